@@ -1,0 +1,47 @@
+# Abaco: local stack on one Debian machine (DESIGN §6, §7). Every target is idempotent.
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+.PHONY: help up down restart test services services-stop services-status images images-force
+
+help:
+	@echo "make up               install what is missing, start the whole stack, print the base URL"
+	@echo "make test             bring the stack up and run every test (PYTEST_ARGS='-m unit' for one marker)"
+	@echo "make down             stop exactly what 'make up' started"
+	@echo "make services         start Redis, RabbitMQ and dockerd where not running (scripts/services.sh)"
+	@echo "make services-stop    stop what 'make services' started (never a service someone else started)"
+	@echo "make services-status  one line per service"
+	@echo "make images           build the local images (bases when missing, wheelhouse, core, samples)"
+	@echo "make images-force     same, rebuilding the base images and the wheelhouse"
+
+# ---- services ------------------------------------------------------------------------------------
+services:
+	scripts/services.sh start all
+
+services-stop:
+	scripts/services.sh stop all
+
+services-status:
+	scripts/services.sh status all
+
+# ---- images --------------------------------------------------------------------------------------
+images:
+	images/build.sh all
+
+images-force:
+	images/build.sh all --force
+
+# ---- stack and tests -----------------------------------------------------------------------------
+# ABACO_CONF picks the configuration file (default local-dev.conf); PYTEST_ARGS narrows the tests.
+up:
+	scripts/up.sh
+
+down:
+	scripts/down.sh
+
+restart:
+	scripts/down.sh && scripts/up.sh
+
+test: up
+	.venv/bin/python -m pytest $(PYTEST_ARGS)

@@ -1,0 +1,28 @@
+"""All web apps behind one base URL, routed by path as upstream's nginx does (API ref §1).
+
+A deployment with nginx in front can instead serve ``reg_api:app``, ``message_api:app`` ... each on
+its own port; this dispatcher gives a single-machine install the same URL space with one server.
+"""
+from __future__ import annotations
+
+import re
+
+from actors import logs, message_api, reg_api
+
+logs.setup("web")
+
+# (pattern, app) in nginx's order; the first match wins
+ROUTES = [
+    (re.compile(r"^/actors/[^?]*/messages"), message_api.app),
+    (re.compile(r"^/actors"), reg_api.app),
+]
+MULTI_SLASH = re.compile(r"/{2,}")
+
+
+def app(environ, start_response):
+    path = MULTI_SLASH.sub("/", environ.get("PATH_INFO", "") or "/")
+    environ["PATH_INFO"] = path
+    for pattern, target in ROUTES:
+        if pattern.match(path):
+            return target(environ, start_response)
+    return reg_api.app(environ, start_response)

@@ -1,0 +1,117 @@
+"""Authentication: who is calling, from which tenant, with which roles (API reference §4).
+
+``[web] access_control`` is ``none`` (user ``anonymous``, tenant from the ``tenant`` header or
+``[web] tenant_name``, role ``ALL``) or ``jwt`` (a signed assertion in an ``X-Jwt-Assertion-<TENANT>``
+or ``Assertion`` header, verified with PyJWT against ``[web] apim_public_key``).
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass, field
+
+import jwt
+from cryptography.hazmat.primitives import serialization
+
+from actors import codes
+from actors.config import conf
+from actors.errors import PermissionsException
+
+JWT_HEADER_PREFIX = "x-jwt-assertion-"
+USER_CLAIM = "http://wso2.org/claims/enduser"
+ROLE_CLAIM = "http://wso2.org/claims/role"
+
+
+@dataclass
+class Identity:
+    user: str
+    tenant: str
+    roles: list[str] = field(default_factory=list)
+    jwt_header_name: str | None = None
+    nonce_id: str | None = None
+
+    @property
+    def is_admin(self) -> bool:
+        return codes.ALL_ROLE in self.roles or codes.ADMIN_ROLE in self.roles
+
+    @property
+    def is_privileged(self) -> bool:
+        return self.is_admin or codes.PRIVILEGED_ROLE in self.roles
+
+
+def access_control() -> str:
+    return conf().get("web", "access_control", "jwt").strip().lower()
+
+
+def authenticate(headers: dict[str, str]) -> Identity | None:
+    """The caller's identity from the request headers, or None when no credential is present
+    (the caller may then try a nonce). Raises PermissionsException for a credential that is bad."""
+    mode = access_control()
+    if mode == "none":
+        tenant = headers.get("tenant") or conf().get("web", "tenant_name", "dev_staging")
+        return Identity(user="anonymous", tenant=tenant, roles=[codes.ALL_ROLE])
+    if mode != "jwt":
+        raise PermissionsException(f"Invalid access_control setting: {mode}.")
+    found = find_jwt_header(headers)
+    if found is None:
+        return None
+    header_name, tenant, token = found
+    claims = decode_jwt(token)
+    return identity_from_claims(claims, tenant, header_name)
+
+
+def find_jwt_header(headers: dict[str, str]) -> tuple[str, str, str] | None:
+    for name, value in headers.items():
+        if name.lower().startswith(JWT_HEADER_PREFIX):
+            return name, name[len(JWT_HEADER_PREFIX):].upper(), value
+    for name, value in headers.items():
+        if name.lower() == "assertion":
+            return name, "DEV_STAGING", value
+    return None
+
+
+def public_key():
+    """``[web] apim_public_key``: base64 DER (upstream's form) or a PEM block."""
+    raw = conf().get("web", "apim_public_key", "").strip()
+    if not raw:
+        raise PermissionsException("Invalid JWT: no public key is configured to verify it.")
+    if raw.startswith("-----BEGIN"):
+        return serialization.load_pem_public_key(raw.encode())
+    return serialization.load_der_public_key(base64.b64decode(raw))
+
+
+def to_base64url(token: str) -> str:
+    """WSO2 gateways emit segments in the standard base64 alphabet with padding; PyJWT wants
+    base64url without padding. Converting is lossless for both forms."""
+    return ".".join(seg.replace("+", "-").replace("/", "_").rstrip("=") for seg in token.strip().split("."))
+
+
+def decode_jwt(token: str) -> dict:
+    try:
+        return jwt.decode(
+            to_base64url(token),
+            public_key(),
+            algorithms=["RS256"],
+            options={"verify_exp": False, "verify_aud": False},  # gateway exp is in ms (ref §4.2)
+        )
+    except (jwt.PyJWTError, ValueError, binascii.Error, json.JSONDecodeError) as e:
+        raise PermissionsException(f"Invalid JWT: {e}") from None
+
+
+def identity_from_claims(claims: dict, tenant: str, header_name: str) -> Identity:
+    enduser = claims.get(USER_CLAIM)
+    if not enduser or not isinstance(enduser, str):
+        raise PermissionsException("Invalid JWT: the user claim is missing.")
+    roles_claim = claims.get(ROLE_CLAIM) or ""
+    roles = [r.strip() for r in str(roles_claim).split(",") if r.strip()] or [codes.EVERYONE_ROLE]
+    return Identity(user=enduser.split("@", 1)[0], tenant=tenant, roles=roles, jwt_header_name=header_name)
+
+
+def user_role() -> str:
+    return conf().get("web", "user_role", codes.DEFAULT_USER_ROLE)
+
+
+def has_abaco_role(identity: Identity) -> bool:
+    known = {codes.ALL_ROLE, codes.ADMIN_ROLE, codes.PRIVILEGED_ROLE, codes.LIMITED_ROLE, user_role()}
+    return any(role in known for role in identity.roles)

@@ -1,0 +1,313 @@
+"""Every call to the Docker daemon (docker SDK). No other module imports ``docker``."""
+from __future__ import annotations
+
+import logging
+import os
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import docker
+import requests
+from docker.errors import APIError, DockerException, ImageNotFound, NotFound
+
+from actors.config import conf
+from actors.errors import DockerError, DockerStartContainerError
+
+log = logging.getLogger(__name__)
+
+ROLE_LABEL = "org.abaco.role"
+ACTOR_LABEL = "org.abaco.actor"
+WORKER_LABEL = "org.abaco.worker"
+EXECUTION_LABEL = "org.abaco.execution"
+
+_client: docker.DockerClient | None = None
+_client_lock = threading.Lock()
+
+
+def daemon_url() -> str:
+    return conf().get("docker", "dd", "unix://var/run/docker.sock")
+
+
+def client() -> docker.DockerClient:
+    """One client per process; the SDK's HTTP session is safe to share between threads."""
+    global _client
+    with _client_lock:
+        if _client is None:
+            _client = docker.DockerClient(base_url=daemon_url(), version="auto", timeout=60)
+        return _client
+
+
+def socket_path() -> str:
+    url = daemon_url()
+    return "/" + url.split("://", 1)[1].lstrip("/") if url.startswith("unix://") else "/var/run/docker.sock"
+
+
+# -- images -------------------------------------------------------------------------------------
+def split_image(image: str) -> tuple[str, str]:
+    """``repo[:tag]`` -> (repo, tag); an untagged name means ``latest`` (upstream pulled every tag)."""
+    if "@" in image:
+        return image, ""
+    last = image.rsplit("/", 1)[-1]
+    if ":" in last:
+        repo, tag = image.rsplit(":", 1)
+        return repo, tag
+    return image, "latest"
+
+
+def image_exists(image: str) -> bool:
+    try:
+        client().images.get(image)
+        return True
+    except ImageNotFound:
+        return False
+    except (APIError, DockerException) as e:
+        raise DockerError(f"Could not inspect image {image}: {e}") from e
+
+
+def pull_image(image: str) -> None:
+    repo, tag = split_image(image)
+    try:
+        client().images.pull(repo, tag=tag or None)
+    except (APIError, DockerException) as e:
+        raise DockerError(f"Could not pull image {image}: {explain(e)}") from e
+
+
+def ensure_image(image: str) -> None:
+    """Make ``image`` available under ``[docker] pull_policy``: ``always`` (pull; a local copy is used
+    when the pull fails), ``if-not-present`` or ``never``."""
+    policy = conf().get("docker", "pull_policy", "always").strip().lower()
+    if policy == "never":
+        if not image_exists(image):
+            raise DockerError(f"Image {image} is not available on this host and the pull policy is 'never'.")
+        return
+    if policy == "if-not-present" and image_exists(image):
+        return
+    try:
+        pull_image(image)
+    except DockerError:
+        if image_exists(image):
+            log.warning("pull of %s failed; using the local image", image)
+            return
+        raise
+
+
+def explain(e: Exception) -> str:
+    return getattr(e, "explanation", None) or str(e)
+
+
+# -- worker containers --------------------------------------------------------------------------
+def core_image() -> str:
+    c = conf()
+    repo = c.environ.get("AE_IMAGE") or c.get("docker", "core_image", "abaco/core")
+    tag = c.environ.get("TAG") or c.get("general", "TAG", ":dev")
+    return repo if ":" in repo.rsplit("/", 1)[-1] else f"{repo}{tag}"
+
+
+def network_kwargs(network: str) -> dict:
+    if not network:
+        return {}
+    if network in ("host", "none", "bridge"):
+        return {"network_mode": network}
+    return {"network": network}
+
+
+def container_name(*parts: str) -> str:
+    return re.sub(r"[^a-zA-Z0-9_.-]", "-", "_".join(parts))
+
+
+def create_worker_container(actor_dbid: str, worker_id: str, environment: dict) -> str:
+    """Create (not start) the worker container; returns its id."""
+    c = conf()
+    conf_host_path = c.environ.get("abaco_conf_host_path") or c.get("spawner", "abaco_conf_host_path", "") or c.path
+    if not conf_host_path or not os.path.isfile(conf_host_path):
+        raise DockerError(f"The configuration file to give workers was not found: {conf_host_path!r}.")
+    volumes = {
+        socket_path(): {"bind": "/var/run/docker.sock", "mode": "rw"},
+        conf_host_path: {"bind": "/service.conf", "mode": "ro"},
+    }
+    for option in ("socket_host_path_dir", "fifo_host_path_dir"):
+        path = c.get("workers", option, "")
+        if path:
+            volumes[path] = {"bind": path, "mode": "rw"}
+    log_dir = c.get("logs", "host_dir", "")
+    if log_dir:
+        volumes[log_dir] = {"bind": log_dir, "mode": "rw"}
+    try:
+        container = client().containers.create(
+            core_image(),
+            command=["python3", "-m", "actors.worker"],
+            name=container_name("worker", actor_dbid, worker_id),
+            environment={**environment, "ABACO_CONF": "/service.conf"},
+            volumes=volumes,
+            labels={ROLE_LABEL: "worker", ACTOR_LABEL: actor_dbid, WORKER_LABEL: worker_id},
+            auto_remove=c.get_bool("workers", "auto_remove", True),
+            detach=True,
+            **network_kwargs(c.get("spawner", "docker_network", "")),
+        )
+    except (APIError, DockerException) as e:
+        raise DockerError(f"Could not create the worker container: {explain(e)}") from e
+    return container.id
+
+
+def start_container(cid: str) -> None:
+    try:
+        client().api.start(cid)
+    except (APIError, DockerException) as e:
+        raise DockerStartContainerError(f"Could not start container {cid[:12]}: {explain(e)}") from e
+
+
+def remove_container(cid: str) -> None:
+    """Force-remove a container; a container that is already gone is fine."""
+    try:
+        client().api.remove_container(cid, force=True)
+    except NotFound:
+        pass
+    except APIError as e:
+        if "is already in progress" not in str(e):
+            raise DockerError(f"Could not remove container {cid[:12]}: {explain(e)}") from e
+
+
+def container_logs(cid: str, tail: int | str = "all") -> str:
+    try:
+        return client().api.logs(cid, stdout=True, stderr=True, tail=tail).decode("utf-8", "replace")
+    except (APIError, DockerException):
+        return ""
+
+
+def container_running(cid: str) -> bool:
+    try:
+        return bool(client().api.inspect_container(cid)["State"]["Running"])
+    except NotFound:
+        return False
+
+
+def list_containers(**labels: str) -> list[dict]:
+    filters = {"label": [f"{k}={v}" if v else k for k, v in labels.items()]}
+    return client().api.containers(all=True, filters=filters)
+
+
+# -- actor containers ---------------------------------------------------------------------------
+@dataclass
+class RunSpec:
+    """What one execution runs."""
+
+    image: str
+    environment: dict[str, Any]
+    labels: dict[str, str]
+    mounts: list[dict] = field(default_factory=list)
+    user: str | None = None
+    mem_limit: str | None = None
+    max_cpus: int | None = None
+    privileged: bool = False
+    network: str = ""
+    max_run_time: int = -1
+    leave_container: bool = False
+
+
+@dataclass
+class RunResult:
+    exit_code: Any
+    final_state: dict
+    start_time: float
+    finish_time: float
+    runtime: int
+    logs: str
+    killed_reason: str | None = None
+
+
+def env_list(environment: dict[str, Any]) -> list[str]:
+    """Docker env entries rendered with Python ``str()``; a None value gives the bare name."""
+    return [k if v is None else f"{k}={v}" for k, v in environment.items()]
+
+
+def host_config_kwargs(spec: RunSpec) -> dict:
+    volumes = {}
+    if spec.privileged:
+        volumes[socket_path()] = {"bind": "/var/run/docker.sock", "mode": "rw"}
+    for m in spec.mounts:
+        volumes[m["host_path"]] = {"bind": m["container_path"], "mode": m.get("mode", "ro")}
+    kwargs: dict[str, Any] = {"volumes": volumes, "privileged": spec.privileged}
+    if spec.mem_limit and str(spec.mem_limit) != "-1":
+        kwargs["mem_limit"] = spec.mem_limit
+    if spec.max_cpus and int(spec.max_cpus) > 0:
+        kwargs["nano_cpus"] = int(spec.max_cpus)
+    if spec.user:
+        kwargs["user"] = spec.user
+    kwargs.update(network_kwargs(spec.network))
+    return kwargs
+
+
+def run_actor_container(
+    spec: RunSpec,
+    on_start: Callable[[float], None],
+    quit_event: threading.Event,
+    on_logs: Callable[[str], None] | None = None,
+    log_interval: float = 2.0,
+) -> RunResult:
+    """Create, start and supervise one actor container until it exits, is force-quit through
+    ``quit_event`` or passes ``max_run_time``; returns its exit code, state and logs. The container
+    is removed afterwards unless ``leave_container``."""
+    try:
+        container = client().containers.create(
+            spec.image,
+            environment=env_list(spec.environment),
+            labels={ROLE_LABEL: "actor", **spec.labels},
+            detach=True,
+            **host_config_kwargs(spec),
+        )
+    except (APIError, DockerException) as e:
+        raise DockerStartContainerError(f"Could not create the actor container: {explain(e)}") from e
+    try:
+        try:
+            container.start()
+        except (APIError, DockerException) as e:
+            raise DockerStartContainerError(f"Could not start the actor container: {explain(e)}") from e
+        start = time.time()
+        on_start(start)
+        killed = supervise(container, start, spec.max_run_time, quit_event, on_logs, log_interval)
+        finish = time.time()
+        container.reload()
+        state = container.attrs.get("State") or {"unavailable": True}
+        logs = container.logs(stdout=True, stderr=True).decode("utf-8", "replace")
+        return RunResult(
+            exit_code=state.get("ExitCode", "undetermined"),
+            final_state=state,
+            start_time=start,
+            finish_time=finish,
+            runtime=int(finish - start),
+            logs=logs,
+            killed_reason=killed,
+        )
+    finally:
+        if not spec.leave_container:
+            remove_container(container.id)
+
+
+def supervise(container, start: float, max_run_time: int, quit_event: threading.Event,
+              on_logs: Callable[[str], None] | None, log_interval: float) -> str | None:
+    """Wait for the container to exit; stop it on force-quit or when it runs too long."""
+    killed = None
+    last_logs = time.monotonic()
+    while True:
+        try:
+            container.wait(timeout=0.5)
+            return killed
+        except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError):
+            pass
+        if killed is None:
+            if quit_event.is_set():
+                killed = "force_quit"
+            elif max_run_time > 0 and time.time() - start > max_run_time:
+                killed = "max_run_time"
+            if killed is not None:
+                log.info("stopping container %s (%s)", container.id[:12], killed)
+                try:
+                    container.stop(timeout=conf().get_int("workers", "stop_grace_seconds", 10))
+                except NotFound:
+                    return killed
+        if on_logs and time.monotonic() - last_logs > log_interval:
+            last_logs = time.monotonic()
+            on_logs(container.logs(stdout=True, stderr=True).decode("utf-8", "replace"))

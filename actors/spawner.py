@@ -1,0 +1,202 @@
+"""The spawner agent: turns REQUESTED worker records into running worker containers.
+
+``python -m actors.spawner`` consumes ``command_channel_<queue>`` (env ``queue``, default ``default``).
+Unlike upstream, a command is acknowledged only after it was processed, so a spawner that dies
+mid-way loses nothing (the broker hands the command to the next spawner), and the spawner waits for
+the new worker to report ready, with a timeout, instead of the other way round (internals §8.43).
+"""
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+from actors import channels, codes, docker_utils, logs
+from actors.config import conf
+from actors.errors import DockerError, NotFound, WorkerException
+from actors.models import Actor, Worker, now_epoch
+
+log = logging.getLogger(__name__)
+
+
+class WorkerStartError(Exception):
+    """The worker could not be brought to READY."""
+
+
+class Spawner:
+    def __init__(self, queue: str = "default"):
+        c = conf()
+        self.queue = queue
+        self.host_id = c.environ.get("SPAWNER_HOST_ID") or c.get("spawner", "host_id", "0")
+        self.host_ip = c.get("spawner", "host_ip", "127.0.0.1")
+        self.start_timeout = c.get_float("spawner", "worker_start_timeout", 60.0)
+        self.concurrency = c.get_int("spawner", "concurrency", 4)
+        self.pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="spawn")
+        self.stopping = threading.Event()
+        self.inflight = 0
+        self.lock = threading.Lock()
+
+    # -- the loop ---------------------------------------------------------------------------
+    def run(self) -> None:
+        self.consumer = channels.Consumer()
+        command_channel = channels.CommandChannel(self.queue)
+        self.consumer.subscribe(command_channel, self.on_command, prefetch=self.concurrency)
+        log.info("spawner for queue %s on host %s is consuming %s", self.queue, self.host_id, command_channel.name)
+        self.consumer.run(until=lambda: self.stopping.is_set() and self.inflight == 0)
+        self.consumer.close()
+        self.pool.shutdown(wait=True)
+        log.info("spawner stopped")
+
+    def stop(self, *_args) -> None:
+        log.info("spawner stopping: finishing %d command(s) in flight", self.inflight)
+        self.stopping.set()
+        try:
+            self.consumer.threadsafe(lambda: self.consumer.cancel(channels.CommandChannel(self.queue).name))
+        except Exception:  # the consumer may not be running yet
+            pass
+
+    def on_command(self, cmd: dict, delivery) -> None:
+        with self.lock:
+            self.inflight += 1
+        self.pool.submit(self.handle, cmd, delivery)
+
+    def handle(self, cmd: dict, delivery) -> None:
+        try:
+            self.process(cmd)
+        except Exception:
+            log.exception("command %s failed", cmd)
+        finally:
+            delivery.ack()
+            with self.lock:
+                self.inflight -= 1
+
+    # -- one command ------------------------------------------------------------------------
+    def process(self, cmd: dict) -> None:
+        dbid, worker_id = cmd["actor_id"], cmd["worker_id"]
+        try:
+            actor = Actor.get(dbid)
+        except NotFound:
+            log.info("actor %s is gone; dropping the request for worker %s", dbid, worker_id)
+            Worker.delete(dbid, worker_id)
+            return
+        try:
+            worker = Worker.get(dbid, worker_id)
+        except WorkerException:
+            log.info("worker %s of %s has no record; nothing to do", worker_id, dbid)
+            return
+        status = worker.get("status")
+        if status != codes.REQUESTED:
+            if status in (codes.SHUTDOWN_REQUESTED, codes.SHUTTING_DOWN) or codes.is_worker_error(status):
+                Worker.delete(dbid, worker_id)
+                channels.delete_queue(channels.worker_queue_name(worker_id))
+            else:
+                log.warning("worker %s is %s, not REQUESTED; ignoring the command", worker_id, status)
+            return
+        try:
+            self.start_worker(actor, worker_id)
+        except WorkerStartError as e:
+            self.fail_worker(actor, worker_id, str(e))
+            return
+        if cmd.get("stop_existing"):
+            self.stop_other_workers(dbid, worker_id)
+
+    def start_worker(self, actor: dict, worker_id: str) -> None:
+        dbid = actor["db_id"]
+        Worker.set_status(dbid, worker_id, codes.SPAWNER_SETUP)
+        Worker.set_status(dbid, worker_id, codes.PULLING_IMAGE)
+        try:
+            docker_utils.ensure_image(actor["image"])
+        except DockerError as e:
+            raise WorkerStartError(str(e)) from e
+        Worker.set_status(dbid, worker_id, codes.CREATING_CONTAINER)
+        # the worker declares the handshake queue too when it publishes, so nothing is lost if it is first
+        handshake = channels.SpawnerWorkerChannel(worker_id)
+        cid = None
+        try:
+            cid = docker_utils.create_worker_container(dbid, worker_id, self.worker_environment(actor, worker_id))
+            Worker.update_fields(
+                dbid, worker_id,
+                cid=cid, image=actor["image"], location=docker_utils.daemon_url(),
+                host_id=self.host_id, host_ip=self.host_ip, ch_name=channels.worker_queue_name(worker_id),
+                create_time=now_epoch(), last_execution_time=0, last_health_check_time=now_epoch(),
+            )
+            docker_utils.start_container(cid)
+            self.wait_until_ready(handshake, cid, worker_id)
+        except (DockerError, WorkerStartError, WorkerException) as e:
+            if cid:
+                self.discard_container(cid)
+            raise WorkerStartError(str(e)) from e
+        finally:
+            handshake.delete()
+        try:
+            if Actor.get(dbid).get("status") != codes.READY:
+                Actor.set_status(dbid, codes.READY, " ")
+        except (NotFound, KeyError):
+            pass
+
+    def wait_until_ready(self, handshake, cid: str, worker_id: str) -> None:
+        try:
+            reply = handshake.get(timeout=self.start_timeout)
+        except channels.ChannelTimeoutError:
+            tail = docker_utils.container_logs(cid, tail=20).strip()
+            raise WorkerStartError(
+                f"Worker {worker_id} did not report ready within {self.start_timeout:g} s."
+                + (f" Its last output: {tail}" if tail else "")
+            ) from None
+        if reply != "ready":
+            raise WorkerStartError(f"Worker {worker_id} failed to start: {reply}")
+
+    def worker_environment(self, actor: dict, worker_id: str) -> dict:
+        env = dict(conf().env_overrides())
+        env.update(
+            worker_id=worker_id,
+            actor_id=actor["db_id"],
+            tenant=actor["tenant"],
+            image=actor["image"],
+            api_server=actor["api_server"],
+            SPAWNER_HOST_ID=self.host_id,
+        )
+        secret = conf().environ.get("_abaco_secret")
+        if secret:
+            env["_abaco_secret"] = secret
+        return env
+
+    def discard_container(self, cid: str) -> None:
+        try:
+            docker_utils.remove_container(cid)
+        except DockerError as e:
+            log.error("could not remove worker container %s: %s", cid[:12], e)
+
+    def fail_worker(self, actor: dict, worker_id: str, reason: str) -> None:
+        """The actor goes to ERROR with the reason; the failed worker's record is removed so that the
+        next message can request a fresh worker (upstream left it behind, blocking recovery)."""
+        dbid = actor["db_id"]
+        log.error("could not start worker %s for %s: %s", worker_id, dbid, reason)
+        try:
+            Worker.set_status(dbid, worker_id, codes.ERROR)
+        except WorkerException:
+            pass
+        Worker.delete(dbid, worker_id)
+        try:
+            Actor.set_status(dbid, codes.ERROR, f"Error starting a worker: {reason}")
+        except (NotFound, KeyError):
+            pass
+
+    def stop_other_workers(self, dbid: str, keep_id: str) -> None:
+        for worker_id in Worker.get_workers(dbid):
+            if worker_id != keep_id:
+                channels.WorkerChannel(worker_id).put(codes.STOP_NO_DELETE)
+
+
+def main() -> None:
+    logs.setup("spawner")
+    queue = conf().environ.get("queue", "default")
+    spawner = Spawner(queue)
+    signal.signal(signal.SIGTERM, spawner.stop)
+    signal.signal(signal.SIGINT, spawner.stop)
+    spawner.run()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,416 @@
+"""Persistent dict-like stores: one small interface, a Redis and a Mongo backend.
+
+This is the only module that imports ``redis`` or ``pymongo``. Every store maps ``str`` keys to
+JSON-serialisable values. Each backend implements a handful of primitives (read, write, delete,
+scan, and ``_modify``: an optimistic read-modify-write that retries on conflict); every compound
+operation (``update``, ``pop_field``, ``within_transaction``, …) is written once, in
+:class:`AbstractStore`, on top of ``_modify`` and is therefore atomic on both backends.
+
+Fixes of upstream (internals §8, items 1-5 and 7): ``pop_field`` and ``within_transaction`` are
+really atomic; the ``*_if_empty`` methods return a bool; Mongo ``update_subfield`` raises
+``KeyError``; Mongo never uses user keys as field names; keys are always ``str`` and iteration
+skips keys that disappear meanwhile; ``set_with_expiry`` stores JSON like every other write.
+"""
+from __future__ import annotations
+
+import abc
+import copy
+import datetime
+import json
+import logging
+import re
+import secrets
+from collections.abc import Callable, Iterator, MutableMapping
+from typing import Any
+
+import pymongo
+import redis
+from pymongo.errors import DuplicateKeyError, OperationFailure
+
+logger = logging.getLogger(__name__)
+
+JSON = Any  # dict, list, str, int, float, bool or None
+_MISSING: Any = object()  # "no default given"
+_ABSENT: Any = object()  # the current value handed to a modifier when the key does not exist
+_SKIP: Any = object()  # a modifier's way of saying "write nothing"
+
+SCAN_BATCH = 500
+
+
+def _encode(value: JSON) -> str:
+    return json.dumps(value)
+
+
+def _decode(raw: str) -> JSON:
+    try:
+        return json.loads(raw)
+    except ValueError:
+        # values written raw by upstream's set_with_expiry read back as the plain string
+        return raw
+
+
+def _ttl(ex: int | None) -> int | None:
+    """A TTL in seconds, or None for "never expires" (``ex`` None or <= 0)."""
+    return ex if ex is not None and ex > 0 else None
+
+
+class AbstractStore(MutableMapping):
+    """A persistent dict of JSON values; every method is atomic."""
+
+    def __init__(self, ex: int | None = -1):
+        self.ex = ex
+
+    # -- backend primitives -----------------------------------------------------------------
+    @abc.abstractmethod
+    def __getitem__(self, key: str) -> JSON: ...
+
+    @abc.abstractmethod
+    def __setitem__(self, key: str, value: JSON) -> None: ...
+
+    @abc.abstractmethod
+    def __delitem__(self, key: str) -> None:
+        """Remove ``key``; no error if it is missing."""
+
+    @abc.abstractmethod
+    def __iter__(self) -> Iterator[str]: ...
+
+    @abc.abstractmethod
+    def __len__(self) -> int: ...
+
+    @abc.abstractmethod
+    def items(self) -> list[tuple[str, JSON]]:
+        """A snapshot of the (key, value) pairs; keys deleted meanwhile are skipped."""
+
+    @abc.abstractmethod
+    def keys_with_prefix(self, prefix: str) -> list[str]: ...
+
+    @abc.abstractmethod
+    def set_with_expiry(self, key: str, value: JSON, ex: int | None = None) -> None:
+        """Store ``value`` for ``ex`` seconds (default: the store's ``ex``; None/<=0: forever)."""
+
+    @abc.abstractmethod
+    def getset(self, key: str, value: JSON) -> JSON:
+        """Set ``key`` and return its previous value (None if absent)."""
+
+    @abc.abstractmethod
+    def flush(self) -> None:
+        """Remove every key of this store."""
+
+    @abc.abstractmethod
+    def _modify(self, key: str, fn: Callable[[JSON], tuple[JSON, Any]], default: JSON = _MISSING) -> Any:
+        """Atomically replace the value at ``key`` by ``fn(current)[0]``; return ``fn(current)[1]``.
+
+        ``current`` is a private copy; when the key is missing it is a copy of ``default`` (KeyError
+        if no default). ``fn`` may run several times (retry on conflict); if it returns ``_SKIP`` as
+        the new value nothing is written; if it raises, nothing is written. A write keeps the key's
+        expiry.
+        """
+
+    # -- mapping views that tolerate concurrent deletes -------------------------------------
+    def keys(self) -> list[str]:  # type: ignore[override]
+        return list(self)
+
+    def values(self) -> list[JSON]:  # type: ignore[override]
+        return [value for _, value in self.items()]
+
+    # -- compound operations, written once on top of _modify -------------------------------
+    def update(self, key: str, field: str, value: JSON) -> None:  # type: ignore[override]
+        """Atomic ``s[key][field] = value``; KeyError if ``key`` is missing."""
+        self.update_fields(key, {field: value})
+
+    def update_fields(self, key: str, mapping: dict) -> None:
+        """Atomically set several fields of the dict at ``key``; KeyError if ``key`` is missing."""
+        def fn(current):
+            current.update(mapping)
+            return current, None
+        self._modify(key, fn)
+
+    def update_subfield(self, key: str, field1: str, field2: str, value: JSON) -> None:
+        """Atomic ``s[key][field1][field2] = value``; KeyError if ``key`` or ``field1`` is missing."""
+        def fn(current):
+            current[field1][field2] = value
+            return current, None
+        self._modify(key, fn)
+
+    def pop_field(self, key: str, field: str) -> JSON:
+        """Atomically remove ``field`` from the dict at ``key`` and return its value."""
+        def fn(current):
+            value = current.pop(field)
+            return current, value
+        return self._modify(key, fn)
+
+    def append_tolist(self, key: str, obj: JSON) -> None:
+        """Atomically append to the list at ``key`` (a missing key becomes ``[obj]``)."""
+        def fn(current):
+            current.append(obj)
+            return current, None
+        self._modify(key, fn, default=[])
+
+    def pop_fromlist(self, key: str, idx: int = -1) -> JSON:
+        """Atomically pop item ``idx`` of the list at ``key``; KeyError/IndexError like a list."""
+        def fn(current):
+            value = current.pop(idx)
+            return current, value
+        return self._modify(key, fn)
+
+    def add_if_empty(self, key: str, field: str, value: JSON) -> bool:
+        """Set ``s[key][field] = value`` only if ``key`` is missing or holds ``{}``."""
+        def fn(current):
+            if current != {}:
+                return _SKIP, False
+            return {field: value}, True
+        return self._modify(key, fn, default={})
+
+    def add_key_val_if_empty(self, key: str, value: JSON) -> bool:
+        """Set ``s[key] = value`` only if ``key`` is missing."""
+        def fn(current):
+            if current is not _ABSENT:
+                return _SKIP, False
+            return value, True
+        return self._modify(key, fn, default=_ABSENT)
+
+    def within_transaction(self, f: Callable[[JSON], JSON], key: str, default: JSON = _MISSING) -> JSON:
+        """Atomically replace ``s[key]`` by ``f(s[key])`` and return the new value.
+
+        ``f`` may be called several times and must be pure; if it raises nothing is written. A
+        missing key passes ``default`` to ``f`` (KeyError if no default is given).
+        """
+        def fn(current):
+            new = f(current)
+            return new, new
+        return self._modify(key, fn, default=default)
+
+    def mutex_acquire(self, key: str) -> bool:
+        """Take the lock at ``key`` (held while the value is ``True``); True if acquired."""
+        def fn(current):
+            if current is True:
+                return _SKIP, False
+            return True, True
+        return self._modify(key, fn, default=False)
+
+    def mutex_release(self, key: str) -> None:
+        self[key] = False
+
+    def close(self) -> None:
+        """Release connections (the store reconnects if used again)."""
+
+
+def _fresh(default: JSON) -> JSON:
+    return default if default is _ABSENT else copy.deepcopy(default)
+
+
+class RedisStore(AbstractStore):
+    """JSON strings in one Redis logical database; atomicity by WATCH/MULTI/EXEC with retry."""
+
+    def __init__(self, host: str, port: int, db: int = 0, password: str | None = None,
+                 ex: int | None = -1, **redis_options: Any):
+        super().__init__(ex)
+        redis_options.setdefault("socket_timeout", 30)
+        redis_options.setdefault("socket_connect_timeout", 10)
+        redis_options.setdefault("health_check_interval", 30)
+        self._pool = redis.ConnectionPool(host=host, port=int(port), db=int(db), password=password or None,
+                                          decode_responses=True, **redis_options)
+        self._redis = redis.Redis(connection_pool=self._pool)
+
+    def __getitem__(self, key: str) -> JSON:
+        raw = self._redis.get(key)
+        if raw is None:
+            raise KeyError(key)
+        return _decode(raw)
+
+    def __setitem__(self, key: str, value: JSON) -> None:
+        self._redis.set(key, _encode(value))
+
+    def __delitem__(self, key: str) -> None:
+        self._redis.delete(key)
+
+    def __contains__(self, key: object) -> bool:
+        return bool(self._redis.exists(key))
+
+    def __iter__(self) -> Iterator[str]:
+        seen: set[str] = set()  # SCAN may return a key twice while the keyspace is rehashed
+        for keys in self._batches():
+            for key in keys:
+                if key not in seen:
+                    seen.add(key)
+                    yield key
+
+    def __len__(self) -> int:
+        return self._redis.dbsize()
+
+    def _batches(self, match: str | None = None) -> Iterator[list[str]]:
+        cursor = None
+        while cursor != 0:
+            cursor, keys = self._redis.scan(cursor or 0, match=match, count=SCAN_BATCH)
+            if keys:
+                yield keys
+
+    def items(self) -> list[tuple[str, JSON]]:  # type: ignore[override]
+        pairs: dict[str, JSON] = {}
+        for keys in self._batches():
+            pairs.update((k, _decode(raw)) for k, raw in zip(keys, self._redis.mget(keys)) if raw is not None)
+        return list(pairs.items())
+
+    def keys_with_prefix(self, prefix: str) -> list[str]:
+        pattern = re.sub(r"([*?\[\]\\])", r"\\\1", prefix) + "*"
+        return list(dict.fromkeys(k for keys in self._batches(match=pattern) for k in keys))
+
+    def set_with_expiry(self, key: str, value: JSON, ex: int | None = None) -> None:
+        self._redis.set(key, _encode(value), ex=_ttl(self.ex if ex is None else ex))
+
+    def getset(self, key: str, value: JSON) -> JSON:
+        raw = self._redis.getset(key, _encode(value))
+        return None if raw is None else _decode(raw)
+
+    def flush(self) -> None:
+        self._redis.flushdb()
+
+    def _modify(self, key, fn, default=_MISSING):
+        def attempt(pipe):
+            raw = pipe.get(key)
+            if raw is None and default is _MISSING:
+                raise KeyError(key)
+            new, result = fn(_fresh(default) if raw is None else _decode(raw))
+            if new is not _SKIP:
+                pipe.multi()
+                pipe.set(key, _encode(new), keepttl=True)
+            return result
+        return self._redis.transaction(attempt, key, value_from_callable=True)
+
+    def close(self) -> None:
+        self._pool.disconnect()
+
+
+def _utcnow() -> datetime.datetime:
+    """Naive UTC, the way BSON dates read back (millisecond precision)."""
+    return datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
+
+
+class MongoStore(AbstractStore):
+    """One document per key: ``{_id: key, v: <JSON text>, rev: <int>, exp?: <datetime>}``.
+
+    User keys are never field names (upstream broke on ``jane.doe``). Writes that depend on the
+    current value are conditioned on ``rev``, a random int replaced by every write (random rather
+    than a counter, so a deleted and re-created document never repeats a revision a concurrent
+    writer has seen). Expiry: ``exp`` plus a TTL index with ``expireAfterSeconds=0``; reads also
+    hide expired documents, since the TTL monitor only runs every 60 s.
+    """
+
+    def __init__(self, uri_or_host: str | None = None, port: int | None = None, database: str = "abaco",
+                 collection: str = "store", user: str | None = None, password: str | None = None,
+                 ex: int | None = -1, client: Any = None):
+        super().__init__(ex)
+        self._own_client = client is None
+        if client is None:
+            client = self._connect(uri_or_host or "localhost", port, user, password)
+        self._client = client
+        self._coll = client[database][collection]
+        self._ensure_ttl_index()
+
+    @staticmethod
+    def _connect(uri_or_host: str, port: int | None, user: str | None, password: str | None):
+        options: dict[str, Any] = {"serverSelectionTimeoutMS": 10000, "connectTimeoutMS": 10000}
+        if user:
+            options.update(username=user, password=password or "")  # no URL quoting needed
+        if uri_or_host.startswith(("mongodb://", "mongodb+srv://")):
+            return pymongo.MongoClient(uri_or_host, **options)
+        return pymongo.MongoClient(host=uri_or_host, port=int(port or 27017), **options)
+
+    def _ensure_ttl_index(self) -> None:
+        try:
+            self._coll.create_index("exp", expireAfterSeconds=0)
+        except OperationFailure as e:
+            # e.g. upstream's index with expireAfterSeconds=log_ex; reads still honour `exp`
+            logger.warning("TTL index on %s.exp not created (%s); drop the existing index so that "
+                           "expired documents are removed from disk", self._coll.full_name, e)
+
+    @staticmethod
+    def _live_filter() -> dict:
+        return {"$or": [{"exp": {"$exists": False}}, {"exp": {"$gt": _utcnow()}}]}
+
+    @staticmethod
+    def _is_live(doc: dict | None) -> bool:
+        if doc is None or doc.get("exp") is None:
+            return doc is not None
+        exp = doc["exp"]
+        if exp.tzinfo is not None:  # a tz_aware client
+            exp = exp.astimezone(datetime.timezone.utc).replace(tzinfo=None)
+        return exp > _utcnow()
+
+    def _write(self, key: str, value: JSON, exp: datetime.datetime | None = None) -> dict | None:
+        """Unconditional upsert returning the previous document; clears the expiry unless ``exp``."""
+        update: dict[str, Any] = {"$set": {"v": _encode(value), "rev": secrets.randbits(62)}}
+        if exp is None:
+            update["$unset"] = {"exp": ""}
+        else:
+            update["$set"]["exp"] = exp
+        before = pymongo.ReturnDocument.BEFORE
+        for attempt in range(3):  # concurrent upserts of one new _id can collide once
+            try:
+                return self._coll.find_one_and_update({"_id": key}, update, upsert=True, return_document=before)
+            except DuplicateKeyError:
+                if attempt == 2:
+                    raise
+
+    def __getitem__(self, key: str) -> JSON:
+        doc = self._coll.find_one({"_id": key})
+        if not self._is_live(doc):
+            raise KeyError(key)
+        return _decode(doc["v"])
+
+    def __setitem__(self, key: str, value: JSON) -> None:
+        self._write(key, value)
+
+    def __delitem__(self, key: str) -> None:
+        self._coll.delete_one({"_id": key})
+
+    def __iter__(self) -> Iterator[str]:
+        return (doc["_id"] for doc in self._coll.find(self._live_filter(), {"_id": 1}))
+
+    def __len__(self) -> int:
+        return self._coll.count_documents(self._live_filter())
+
+    def items(self) -> list[tuple[str, JSON]]:  # type: ignore[override]
+        return [(doc["_id"], _decode(doc["v"])) for doc in self._coll.find(self._live_filter(), {"v": 1})]
+
+    def keys_with_prefix(self, prefix: str) -> list[str]:
+        query = {"_id": {"$regex": "^" + re.escape(prefix)}, **self._live_filter()}
+        return [doc["_id"] for doc in self._coll.find(query, {"_id": 1})]
+
+    def set_with_expiry(self, key: str, value: JSON, ex: int | None = None) -> None:
+        ttl = _ttl(self.ex if ex is None else ex)
+        self._write(key, value, exp=None if ttl is None else _utcnow() + datetime.timedelta(seconds=ttl))
+
+    def getset(self, key: str, value: JSON) -> JSON:
+        previous = self._write(key, value)
+        return _decode(previous["v"]) if self._is_live(previous) else None
+
+    def flush(self) -> None:
+        self._coll.delete_many({})
+
+    def _modify(self, key, fn, default=_MISSING):
+        while True:
+            doc = self._coll.find_one({"_id": key})
+            live = self._is_live(doc)
+            if not live and default is _MISSING:
+                raise KeyError(key)
+            new, result = fn(_decode(doc["v"]) if live else _fresh(default))
+            if new is _SKIP or self._replace_if_unchanged(key, doc, live, new):
+                return result
+
+    def _replace_if_unchanged(self, key: str, doc: dict | None, live: bool, new: JSON) -> bool:
+        fields = {"v": _encode(new), "rev": secrets.randbits(62)}
+        if doc is None:
+            try:
+                self._coll.insert_one({"_id": key, **fields})
+                return True
+            except DuplicateKeyError:
+                return False
+        update: dict[str, Any] = {"$set": fields}
+        if not live:  # an expired document is replaced by a fresh value without expiry
+            update["$unset"] = {"exp": ""}
+        return self._coll.update_one({"_id": key, "rev": doc.get("rev")}, update).matched_count == 1
+
+    def close(self) -> None:
+        if self._own_client:
+            self._client.close()

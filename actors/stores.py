@@ -1,0 +1,102 @@
+"""The named stores of Abaco (internals §3.2) and which database holds each one.
+
+Each store's backend is configuration: ``[store] <store name> = redis | mongo`` (for example
+``actors_store = redis``). The defaults are upstream's layout (internals §3.2): actors, workers,
+nonces, aliases and pregen_clients in Redis; logs, permissions, executions and clients in Mongo.
+Every store has both a Redis logical DB and a Mongo collection, so any store can move.
+
+Connection options come from ``[store]``: ``redis_host``, ``redis_port`` (required when a store
+uses Redis), ``redis_password``, ``mongo_host``, ``mongo_port`` (required when a store uses Mongo),
+``mongo_user``, ``mongo_password``, ``mongo_database`` (default ``abaco``). Passwords are read
+through the config only (env ``store_redis_password`` / ``store_mongo_password``). ``[web] log_ex``
+(default 43200) is the default expiry of ``logs_store``.
+
+Stores are created on first use, so importing this module connects to nothing::
+
+    from actors.stores import actors_store      # builds (once) and returns the store
+    get_store("actors_store")                   # the same
+    reset()                                     # forget cached stores (tests)
+"""
+from __future__ import annotations
+
+import threading
+from typing import NamedTuple
+
+from actors.config import ConfigError, conf
+from actors.store import AbstractStore, MongoStore, RedisStore
+
+
+class _Spec(NamedTuple):
+    backend: str  # the default backend
+    redis_db: int
+    collection: str
+
+
+STORES: dict[str, _Spec] = {
+    "actors_store": _Spec("redis", 1, "actors_store"),
+    "workers_store": _Spec("redis", 2, "workers_store"),
+    "nonce_store": _Spec("redis", 3, "nonce_store"),
+    "alias_store": _Spec("redis", 4, "alias_store"),
+    "pregen_clients": _Spec("redis", 5, "pregen_clients"),
+    "logs_store": _Spec("mongo", 6, "1"),
+    "permissions_store": _Spec("mongo", 7, "2"),
+    "executions_store": _Spec("mongo", 8, "3"),
+    "clients_store": _Spec("mongo", 9, "4"),
+}
+BACKENDS = ("redis", "mongo")
+DEFAULT_LOG_EX = 43200
+
+_cache: dict[str, AbstractStore] = {}
+_lock = threading.Lock()
+
+
+def backend_of(name: str) -> str:
+    """``redis`` or ``mongo``: where the store ``name`` lives according to the configuration."""
+    backend = conf().get("store", name, STORES[name].backend).strip().lower()
+    if backend not in BACKENDS:
+        raise ConfigError(f"[store] {name} must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    return backend
+
+
+def _expiry(name: str) -> int:
+    return conf().get_int("web", "log_ex", DEFAULT_LOG_EX) if name == "logs_store" else -1
+
+
+def _build(name: str) -> AbstractStore:
+    c, spec, ex = conf(), STORES[name], _expiry(name)
+    if backend_of(name) == "redis":
+        return RedisStore(c.get("store", "redis_host"), c.get_int("store", "redis_port"), spec.redis_db,
+                          password=c.get("store", "redis_password", None) or None, ex=ex)
+    return MongoStore(c.get("store", "mongo_host"), c.get_int("store", "mongo_port"),
+                      database=c.get("store", "mongo_database", "abaco"), collection=spec.collection,
+                      user=c.get("store", "mongo_user", None) or None,
+                      password=c.get("store", "mongo_password", None) or None, ex=ex)
+
+
+def get_store(name: str) -> AbstractStore:
+    """The store called ``name`` (one of :data:`STORES`), created on first use."""
+    if name not in STORES:
+        raise KeyError(f"no store named {name!r}")
+    store = _cache.get(name)
+    if store is None:
+        with _lock:
+            store = _cache.get(name)
+            if store is None:
+                store = _cache[name] = _build(name)
+    return store
+
+
+def reset() -> None:
+    """Forget every cached store; the next access builds them again from the configuration."""
+    with _lock:
+        _cache.clear()
+
+
+def __getattr__(name: str) -> AbstractStore:
+    if name in STORES:
+        return get_store(name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(list(globals()) + list(STORES))

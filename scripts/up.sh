@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# Start the whole Abaco stack on this machine: install what is missing, start Redis, RabbitMQ and
+# dockerd when they are not running, build the local images, start the web apps under gunicorn and
+# the spawner, and print the base URL. Idempotent: what already runs is left alone.
+#
+#   scripts/up.sh                      # with local-dev.conf
+#   ABACO_CONF=/path/to/file scripts/up.sh
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+ABACO_CONF="$(realpath "${ABACO_CONF:-$ABACO_ROOT/local-dev.conf}")"
+ABACO_BIND="${ABACO_BIND:-127.0.0.1:8000}"
+VENV="$ABACO_ROOT/.venv"
+export ABACO_CONF abaco_conf_host_path="$ABACO_CONF" logs_host_dir="$ABACO_LOGS"
+
+ensure_python_env() {
+    local stamp="$VENV/.requirements.sha256" want
+    want="$(cat "$ABACO_ROOT/requirements.txt" "$ABACO_ROOT/requirements-test.txt" | sha256sum | cut -d' ' -f1)"
+    if [[ -x "$VENV/bin/python" && -r "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
+        return 0
+    fi
+    log "installing Python dependencies into .venv (about a minute the first time)"
+    [[ -x "$VENV/bin/python" ]] || python3 -m venv "$VENV"
+    "$VENV/bin/pip" install --disable-pip-version-check --progress-bar off -q -r "$ABACO_ROOT/requirements-test.txt"
+    printf '%s\n' "$want" >"$stamp"
+}
+
+prepare_dirs() {
+    ensure_run_dirs
+    local c dir
+    for c in socket_host_path_dir fifo_host_path_dir; do
+        dir="$(conf_value workers "$c")"
+        [[ -n "$dir" ]] && mkdir -p "$dir"
+    done
+    return 0
+}
+
+# conf_value SECTION OPTION: the value the Python config would see (env overrides included).
+conf_value() {
+    "$VENV/bin/python" -c "from actors.config import conf; print(conf().get('$1', '$2', ''))"
+}
+
+start_web() {
+    if owned_pid web >/dev/null; then
+        info "web apps already running (pid $(read_pidfile web))"
+        return 0
+    fi
+    log "starting the web apps under gunicorn on $ABACO_BIND"
+    (cd "$ABACO_ROOT" && "$VENV/bin/gunicorn" --daemon --pid "$(pidfile_path web)" \
+        --bind "$ABACO_BIND" --worker-class gthread --workers "${ABACO_WEB_WORKERS:-2}" --threads 16 \
+        --timeout 300 --graceful-timeout 30 --access-logfile "$ABACO_LOGS/web-access.log" \
+        --error-logfile "$ABACO_LOGS/web.log" actors.app:app)
+    wait_for --log "$ABACO_LOGS/web.log" "the web apps" 30 \
+        curl -fsS -o /dev/null "http://$ABACO_BIND/actors"
+}
+
+start_agent() {
+    local name="$1"
+    shift
+    if owned_pid "$name" >/dev/null; then
+        info "$name already running (pid $(read_pidfile "$name"))"
+        return 0
+    fi
+    log "starting the $name"
+    (cd "$ABACO_ROOT" && nohup "$VENV/bin/python" -m "$@" >>"$ABACO_LOGS/$name.out" 2>&1 &
+        echo $! >"$(pidfile_path "$name")")
+    sleep 0.5
+    owned_pid "$name" >/dev/null || { show_log_tail "$ABACO_LOGS/$name.out" 30; die "the $name exited at start"; }
+}
+
+main() {
+    timer_start t0
+    cd "$ABACO_ROOT"
+    ensure_packages curl
+    ensure_python_env
+    "$ABACO_ROOT/scripts/services.sh" start all
+    "$ABACO_ROOT/images/build.sh" all
+    prepare_dirs
+    start_web
+    start_agent spawner actors.spawner
+    printf '%s\n' "$ABACO_CONF" >"$ABACO_RUN/conf"
+    log "Abaco is up in $(timer_elapsed t0) (configuration: $ABACO_CONF)"
+    echo "http://$ABACO_BIND"
+}
+
+main "$@"
