@@ -47,5 +47,7 @@ def setup(agent: str, log_file: str | None = None) -> None:
     for option, value in c.section("logs").items():
         if option.startswith("level."):
             logging.getLogger(f"actors.{option[len('level.'):]}").setLevel(value.upper())
-    for noisy in ("pika", "urllib3", "docker"):
+    # channels.py and docker_utils.py report connection trouble themselves, once and readably
+    logging.getLogger("pika").setLevel(logging.CRITICAL)
+    for noisy in ("urllib3", "docker"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

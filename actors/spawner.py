@@ -34,6 +34,7 @@ class Spawner:
         self.concurrency = c.get_int("spawner", "concurrency", 4)
         self.pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="spawn")
         self.stopping = threading.Event()
+        self.cancelled = False
         self.inflight = 0
         self.lock = threading.Lock()
 
@@ -43,18 +44,25 @@ class Spawner:
         command_channel = channels.CommandChannel(self.queue)
         self.consumer.subscribe(command_channel, self.on_command, prefetch=self.concurrency)
         log.info("spawner for queue %s on host %s is consuming %s", self.queue, self.host_id, command_channel.name)
-        self.consumer.run(until=lambda: self.stopping.is_set() and self.inflight == 0)
+        self.consumer.run(until=self.finished)
         self.consumer.close()
         self.pool.shutdown(wait=True)
         log.info("spawner stopped")
 
     def stop(self, *_args) -> None:
-        log.info("spawner stopping: finishing %d command(s) in flight", self.inflight)
+        """Signal handler: only flags the stop; the consumer thread acts on it in finished()."""
         self.stopping.set()
-        try:
-            self.consumer.threadsafe(lambda: self.consumer.cancel(channels.CommandChannel(self.queue).name))
-        except Exception:  # the consumer may not be running yet
-            pass
+
+    def finished(self) -> bool:
+        """Checked by the consumer loop on its own thread: once stopping, take no new command and
+        finish when the commands in flight are done (their acks are sent before the loop ends)."""
+        if not self.stopping.is_set():
+            return False
+        if not self.cancelled:
+            self.cancelled = True
+            log.info("spawner stopping: finishing %d command(s) in flight", self.inflight)
+            self.consumer.cancel(channels.command_queue_name(self.queue))
+        return self.inflight == 0
 
     def on_command(self, cmd: dict, delivery) -> None:
         with self.lock:

@@ -37,7 +37,7 @@ class WorkerProcess:
         self.control = channels.worker_queue_name(self.worker_id)
         self.quit_event = threading.Event()  # force-quit of the current execution
         self.stopping = threading.Event()  # no new messages; exit when idle
-        self.delete_on_exit = False
+        self.terminate_requested = False
         self.busy = threading.Event()
         self.consecutive_errors = 0
         self.consumer: channels.Consumer | None = None
@@ -50,7 +50,7 @@ class WorkerProcess:
         self.consumer.subscribe(channels.ActorMsgChannel(self.dbid), self.on_message, prefetch=1)
         channels.SpawnerWorkerChannel(self.worker_id).put("ready")
         log.info("worker %s of %s ready", self.worker_id, self.dbid)
-        self.consumer.run(until=lambda: self.stopping.is_set() and not self.busy.is_set())
+        self.consumer.run(until=self.finished)
         self.shutdown()
 
     def shutdown(self) -> None:
@@ -86,8 +86,14 @@ class WorkerProcess:
             log.warning("ignoring unknown control message %r", value)
 
     def on_signal(self, *_args) -> None:
-        """SIGTERM: finish the current execution, then exit."""
-        self.consumer.threadsafe(lambda: self.request_stop(force_quit=False))
+        """SIGTERM: finish the current execution, then exit (acted on in finished())."""
+        self.terminate_requested = True
+
+    def finished(self) -> bool:
+        """Checked by the consumer loop on its own thread."""
+        if self.terminate_requested:
+            self.request_stop(force_quit=False)
+        return self.stopping.is_set() and not self.busy.is_set()
 
     # -- messages ---------------------------------------------------------------------------
     def on_message(self, msg: dict, delivery) -> None:
