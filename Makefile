@@ -43,5 +43,12 @@ down:
 restart:
 	scripts/down.sh && scripts/up.sh
 
+# Everything once in the configured case (snake), then the functional suite again against a
+# camel-case server; `make test PYTEST_ARGS=...` runs only what you name, once.
 test: up
+ifeq ($(strip $(PYTEST_ARGS)),)
+	.venv/bin/python -m pytest
+	ABACO_TEST_CASE=camel .venv/bin/python -m pytest -m functional
+else
 	.venv/bin/python -m pytest $(PYTEST_ARGS)
+endif

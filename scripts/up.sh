@@ -62,8 +62,14 @@ start_agent() {
         return 0
     fi
     log "starting the $name"
-    (cd "$ABACO_ROOT" && nohup "$VENV/bin/python" -m "$@" >>"$ABACO_LOGS/$name.out" 2>&1 &
-        echo $! >"$(pidfile_path "$name")")
+    # setsid: the agent leaves this shell's session and process group, so it outlives the terminal
+    # and never holds the caller's pipes open
+    # a simple command in the background, so that $! is the agent's own PID
+    (
+        cd "$ABACO_ROOT" || exit 1
+        setsid "$VENV/bin/python" -m "$@" >>"$ABACO_LOGS/$name.out" 2>&1 </dev/null &
+        echo $! >"$(pidfile_path "$name")"
+    )
     sleep 0.5
     owned_pid "$name" >/dev/null || { show_log_tail "$ABACO_LOGS/$name.out" 30; die "the $name exited at start"; }
 }
@@ -79,7 +85,7 @@ main() {
     start_web
     start_agent spawner actors.spawner
     printf '%s\n' "$ABACO_CONF" >"$ABACO_RUN/conf"
-    log "Abaco is up in $(timer_elapsed t0) (configuration: $ABACO_CONF)"
+    log "Abaco is up in $(timer_elapsed t0)s (configuration: $ABACO_CONF)"
     echo "http://$ABACO_BIND"
 }
 
