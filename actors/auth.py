@@ -15,7 +15,7 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 
 from actors import codes
-from actors.config import conf
+from actors.config import ConfigError, conf, parse_bool
 from actors.errors import PermissionsException
 
 JWT_HEADER_PREFIX = "x-jwt-assertion-"
@@ -49,7 +49,7 @@ def authenticate(headers: dict[str, str]) -> Identity | None:
     (the caller may then try a nonce). Raises PermissionsException for a credential that is bad."""
     mode = access_control()
     if mode == "none":
-        tenant = headers.get("tenant") or conf().get("web", "tenant_name", "dev_staging")
+        tenant = header_value(headers, "tenant") or conf().get("web", "tenant_name", "dev_staging")
         return Identity(user="anonymous", tenant=tenant, roles=[codes.ALL_ROLE])
     if mode != "jwt":
         raise PermissionsException(f"Invalid access_control setting: {mode}.")
@@ -59,6 +59,11 @@ def authenticate(headers: dict[str, str]) -> Identity | None:
     header_name, tenant, token = found
     claims = decode_jwt(token)
     return identity_from_claims(claims, tenant, header_name)
+
+
+def header_value(headers: dict[str, str], name: str) -> str | None:
+    """HTTP header names are case-insensitive; a plain dict of them is not."""
+    return next((v for k, v in headers.items() if k.lower() == name), None)
 
 
 def find_jwt_header(headers: dict[str, str]) -> tuple[str, str, str] | None:
@@ -106,6 +111,32 @@ def identity_from_claims(claims: dict, tenant: str, header_name: str) -> Identit
     roles_claim = claims.get(ROLE_CLAIM) or ""
     roles = [r.strip() for r in str(roles_claim).split(",") if r.strip()] or [codes.EVERYONE_ROLE]
     return Identity(user=enduser.split("@", 1)[0], tenant=tenant, roles=roles, jwt_header_name=header_name)
+
+
+def config_flag(section: str, option: str, default: bool) -> bool:
+    """A flag upstream tested for string truthiness (so ``False`` enabled it, internals §8.40).
+    We parse it with the project's boolean rule: a missing option means ``default``, an empty value
+    is off, and any other non-boolean text keeps upstream's meaning of "set"."""
+    raw = conf().get(section, option, None)
+    if raw is None:
+        return default
+    raw = raw.strip()
+    if not raw:
+        return False
+    try:
+        return parse_bool(raw)
+    except ConfigError:
+        return True
+
+
+def accepts_nonce() -> bool:
+    """``[web] accept_nonce``: may ``?x-nonce=`` stand in for a missing or invalid JWT (§4.4)."""
+    return config_flag("web", "accept_nonce", True)
+
+
+def tas_uid_enabled() -> bool:
+    """``[workers] use_tas_uid``: only then is ``use_container_uid`` a privileged field (§4.5)."""
+    return config_flag("workers", "use_tas_uid", False)
 
 
 def user_role() -> str:

@@ -13,6 +13,19 @@ import requests
 BASE_URL = os.environ.get("ABACO_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
 TEST_IMAGE = os.environ.get("ABACO_TEST_IMAGE", "abacosamples/test")
 TENANT = os.environ.get("ABACO_TEST_TENANT", "dev_staging")
+# The suite runs once per `case` setting: ABACO_TEST_CASE=camel runs it against a camel-case server.
+CASE = os.environ.get("ABACO_TEST_CASE", "snake")
+# Ports of the extra servers the suite starts; set them when two test sessions share a machine.
+JWT_PORT = int(os.environ.get("ABACO_TEST_JWT_PORT", "8011"))
+CAMEL_PORT = int(os.environ.get("ABACO_TEST_CAMEL_PORT", "8012"))
+
+
+def f(name: str) -> str:
+    """A field name as the server under test spells it (``max_workers`` or ``maxWorkers``)."""
+    if CASE != "camel" or name.startswith("_"):
+        return name
+    first, *rest = name.split("_")
+    return first + "".join(part[:1].upper() + part[1:] for part in rest)
 
 
 def pytest_collection_modifyitems(items):
@@ -26,6 +39,7 @@ class Api:
 
     def __init__(self, base_url: str, headers: dict | None = None):
         self.base_url = base_url
+        self.user: str | None = None  # the user a JWT client authenticates as
         self.session = requests.Session()
         self.session.headers.update(headers or {})
 
@@ -59,12 +73,53 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 60, interval: float 
 
 @pytest.fixture(scope="session")
 def api() -> Api:
-    client = Api(BASE_URL)
     try:
         requests.get(BASE_URL + "/actors", timeout=5)
     except requests.ConnectionError:
         pytest.fail(f"The Abaco stack is not answering at {BASE_URL}; start it with `make up`.")
-    return client
+    if CASE != "camel":
+        yield Api(BASE_URL)
+        return
+    from tests.functional.stacks import WebServer
+
+    server = WebServer(CAMEL_PORT, {"web_case": "camel"})
+    yield Api(server.base_url)
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def jwt_signer():
+    from tests.functional.stacks import JwtSigner
+
+    return JwtSigner()
+
+
+@pytest.fixture(scope="session")
+def jwt_server(api, jwt_signer):
+    """A web server with ``access_control: jwt`` verifying this session's key (port 8011), in the
+    suite's case mode."""
+    from tests.functional.stacks import WebServer
+
+    server = WebServer(JWT_PORT, {
+        "web_case": CASE,
+        "web_access_control": "jwt",
+        "web_apim_public_key": jwt_signer.public_key_b64,
+        "web_user_role": "Internal/abaco-user",
+    })
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def jwt_api(jwt_server, jwt_signer):
+    """``jwt_api("alice", "user")`` -> an Api authenticated as alice with the given role."""
+
+    def make(user: str, role: str = "user", tenant: str = "DEV-DEVELOP") -> Api:
+        client = Api(jwt_server.base_url, jwt_signer.headers(user, role, tenant))
+        client.user = user
+        return client
+
+    return make
 
 
 @pytest.fixture(scope="session")
@@ -102,3 +157,47 @@ def wait_for_execution(api: Api, actor_id: str, execution_id: str, status: str =
         timeout=timeout,
         what=f"execution {execution_id} to be {status}",
     )
+
+
+@pytest.fixture
+def user_name():
+    """``user_name("alice")`` -> a user name no other test (or test session) uses, e.g. ``alice-3f9a1c``."""
+    return lambda base: f"{base}-{uuid.uuid4().hex[:6]}"
+
+
+@pytest.fixture
+def no_credentials(jwt_server) -> Api:
+    """A client of the JWT server that sends no JWT (for nonces and missing-credential checks)."""
+    return Api(jwt_server.base_url)
+
+
+@pytest.fixture
+def jwt_actor():
+    """``jwt_actor(owner_api, **fields)`` registers an actor as that client; deleted afterwards."""
+    created: list[tuple[Api, str]] = []
+
+    def make(owner: Api, **fields) -> dict:
+        body = {"image": TEST_IMAGE, "name": f"test-{uuid.uuid4().hex[:8]}", **fields}
+        actor = owner.result("POST", "/actors", json=body)
+        created.append((owner, actor["id"]))
+        return actor
+
+    yield make
+    for owner, actor_id in created:
+        owner.request("DELETE", f"/actors/{actor_id}", expect=None)
+
+
+@pytest.fixture
+def jwt_alias():
+    """``jwt_alias(owner_api, actor_id)`` creates a unique alias as that client; deleted afterwards."""
+    created: list[tuple[Api, str]] = []
+
+    def make(owner: Api, actor_id: str, alias: str | None = None) -> dict:
+        alias = alias or f"alias-{uuid.uuid4().hex[:10]}"
+        record = owner.result("POST", "/actors/aliases", json={"alias": alias, f("actor_id"): actor_id})
+        created.append((owner, alias))
+        return record
+
+    yield make
+    for owner, alias in created:
+        owner.request("DELETE", f"/actors/aliases/{alias}", expect=None)

@@ -1,0 +1,169 @@
+"""Actors: registration records and their status."""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from actors import codes, stores
+from actors.errors import DAOError, NotFound
+from actors.models.common import (
+    api_server_for,
+    dbid_of,
+    display_id,
+    display_time,
+    links_base,
+    new_id,
+    now_epoch,
+)
+from actors.models.permission import Permission
+
+log = logging.getLogger(__name__)
+
+
+ACTOR_DEFAULTS: dict[str, Any] = {
+    "name": None,
+    "description": "",
+    "stateless": True,
+    "type": "none",
+    "link": "",
+    "webhook": "",
+    "hints": [],
+    "token": False,
+    "privileged": False,
+    "max_workers": None,
+    "mem_limit": None,
+    "max_cpus": None,
+    "use_container_uid": False,
+    "default_environment": {},
+    "queue": "default",
+    "state": {},
+}
+ACTOR_HIDDEN = ("db_id", "tenant", "api_server", "executions")
+# what a PUT never changes (API ref §8.4: the name cannot be changed, the owner stays)
+KEPT_ON_UPDATE = ("id", "db_id", "tenant", "api_server", "owner", "name", "create_time", "executions")
+ACTOR_TIMES = ("create_time", "last_update_time")
+
+
+class Actor:
+    """Actor records live in ``actors_store`` under their db id ``<TENANT>_<id>``."""
+
+    @staticmethod
+    def get(dbid: str) -> dict:
+        try:
+            return stores.actors_store[dbid]
+        except KeyError:
+            raise NotFound(f"Actor with id {display_id(dbid)} not found.") from None
+
+    @staticmethod
+    def exists(dbid: str) -> bool:
+        return stores.actors_store.get(dbid) is not None
+
+    @staticmethod
+    def create(tenant: str, owner: str, fields: dict) -> dict:
+        """Store a new actor built from validated ``fields`` and grant its owner UPDATE."""
+        actor_id = new_id()
+        dbid = dbid_of(tenant, actor_id)
+        now = now_epoch()
+        record = dict(ACTOR_DEFAULTS)
+        record.update({k: v for k, v in fields.items() if v is not None or k in ("name",)})
+        record.update(
+            id=actor_id,
+            db_id=dbid,
+            tenant=tenant,
+            api_server=api_server_for(tenant),
+            owner=owner,
+            status=fields.get("status") or codes.SUBMITTED,
+            status_message=fields.get("status_message") or "",
+            create_time=now,
+            last_update_time=now,
+            executions={},
+            mounts=fields.get("mounts") or [],
+            uid=fields.get("uid"),
+            gid=fields.get("gid"),
+            tasdir=fields.get("tasdir"),
+        )
+        if not stores.actors_store.add_key_val_if_empty(dbid, record):
+            raise DAOError("Actor id collision; try again.")
+        Permission.set(dbid, owner, codes.UPDATE)
+        return record
+
+    @staticmethod
+    def set_status(dbid: str, status: str, status_message: str | None = None) -> None:
+        fields: dict[str, Any] = {"status": status}
+        if status_message:
+            fields["status_message"] = status_message
+        stores.actors_store.update_fields(dbid, fields)
+        log.info("actor %s -> %s %s", dbid, status, status_message or "")
+
+    @staticmethod
+    def replace(dbid: str, fields: dict, restart: bool) -> dict:
+        """Full replacement (PUT, API ref §8.4): every user field comes from ``fields`` or reverts to its
+        default; id, owner, name and create time are kept. ``restart`` (new image or ``force``) sets
+        SUBMITTED; otherwise the status stays as it is at write time, read in the same transaction so
+        that a READY written by the spawner meanwhile is not overwritten.
+
+        Upstream also reset ``state`` to ``{}`` when the body had none; we keep the stored state
+        then, because a PUT that only changes the image must not wipe a stateful actor's data."""
+
+        def rebuild(current: dict) -> dict:
+            record = dict(ACTOR_DEFAULTS)
+            record.update({k: v for k, v in fields.items() if v is not None and k not in KEPT_ON_UPDATE})
+            record.update({k: current.get(k) for k in KEPT_ON_UPDATE})
+            record.update(
+                state=fields["state"] if "state" in fields else current.get("state", {}),
+                status=codes.SUBMITTED if restart else current.get("status", codes.SUBMITTED),
+                status_message="",
+                last_update_time=now_epoch(),
+                mounts=fields.get("mounts") or [],
+                uid=fields.get("uid"),
+                gid=fields.get("gid"),
+                tasdir=fields.get("tasdir"),
+            )
+            return record
+
+        try:
+            return stores.actors_store.within_transaction(rebuild, dbid)
+        except KeyError:
+            raise NotFound(f"Actor with id {display_id(dbid)} not found.") from None
+
+    @staticmethod
+    def set_state(dbid: str, state: Any) -> dict:
+        """Replace the actor's state (the whole document, as upstream)."""
+        try:
+            return stores.actors_store.within_transaction(lambda current: {**current, "state": state}, dbid)
+        except KeyError:
+            raise NotFound(f"Actor with id {display_id(dbid)} not found.") from None
+
+    @staticmethod
+    def delete(dbid: str) -> None:
+        del stores.actors_store[dbid]
+        del stores.permissions_store[dbid]
+        del stores.nonce_store[dbid]
+
+    @staticmethod
+    def list_for_tenant(tenant: str) -> list[dict]:
+        prefix = f"{tenant}_"
+        return [a for k, a in stores.actors_store.items() if k.startswith(prefix) and a.get("tenant") == tenant]
+
+    @staticmethod
+    def list_all() -> list[dict]:
+        """Every actor of every tenant (admin views, utilization)."""
+        return [a for _, a in stores.actors_store.items() if isinstance(a, dict)]
+
+    @staticmethod
+    def count() -> int:
+        return len(stores.actors_store)
+
+    @staticmethod
+    def display(record: dict) -> dict:
+        """The actor as the API shows it: hidden fields removed, display times, links."""
+        out = {k: v for k, v in record.items() if k not in ACTOR_HIDDEN}
+        for key in ACTOR_TIMES:
+            out[key] = display_time(record.get(key))
+        base = links_base(record["api_server"])
+        out["_links"] = {
+            "self": f"{base}/{record['id']}",
+            "owner": f"{record['api_server']}/profiles/v2/{record['owner']}",
+            "executions": f"{base}/{record['id']}/executions",
+        }
+        return out

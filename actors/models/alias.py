@@ -1,0 +1,113 @@
+"""Aliases: tenant-unique names that stand for an actor id (API ref §5.2, §8.8).
+
+Records live in ``alias_store[<TENANT>_<alias>]`` (the alias id); their permission maps live in
+``permissions_store`` under the same alias id. Alias ids never collide with actor db ids because
+an alias may not be a valid hashid, so alias permissions can never confer access to an actor.
+"""
+from __future__ import annotations
+
+import logging
+
+from actors import codes, stores
+from actors.errors import DAOError, NotFound
+from actors.models.actor import Actor
+from actors.models.common import api_server_for, dbid_of, is_hashid, links_base
+from actors.models.nonce import Nonce
+from actors.models.permission import Permission
+
+log = logging.getLogger(__name__)
+
+ALIAS_HIDDEN = ("alias_id", "db_id", "tenant", "api_server")
+
+
+def alias_id_of(tenant: str, alias: str) -> str:
+    return f"{tenant}_{alias}"
+
+
+def validate_alias_text(alias: str) -> None:
+    """The rules that don't need the store; the order of the checks is upstream's (§8.8)."""
+    if is_hashid(alias):
+        raise DAOError(f"Invalid alias: {alias}. An alias may not be a valid actor id; choose another one.")
+
+
+def validate_alias_words(alias: str) -> None:
+    if alias in codes.RESERVED_ALIAS_WORDS:
+        raise DAOError(
+            f"Invalid alias: {alias} is a reserved word. Aliases may not be one of: "
+            f"{', '.join(codes.RESERVED_ALIAS_WORDS)}."
+        )
+    bad = sorted({ch for ch in alias if ch in codes.FORBIDDEN_ALIAS_CHARS})
+    if bad:
+        raise DAOError(
+            f"Invalid alias: {alias} contains the forbidden character(s) {' '.join(bad)}. Aliases may not "
+            f"contain any of: {' '.join(codes.FORBIDDEN_ALIAS_CHARS)}"
+        )
+
+
+class Alias:
+    """Aliases of a tenant; each points at one actor (several aliases may point at one actor)."""
+
+    @staticmethod
+    def create(tenant: str, alias: str, actor_id: str, owner: str) -> dict:
+        """Validate and store a new alias (atomically unique in the tenant); the owner gets UPDATE."""
+        validate_alias_text(alias)
+        actor_dbid = dbid_of(tenant, actor_id)
+        if not Actor.exists(actor_dbid):
+            raise NotFound(f"No actor found with id {actor_id}.")
+        validate_alias_words(alias)
+        alias_id = alias_id_of(tenant, alias)
+        record = {
+            "alias": alias,
+            "alias_id": alias_id,
+            "actor_id": actor_id,
+            "db_id": actor_dbid,
+            "tenant": tenant,
+            "owner": owner,
+            "api_server": api_server_for(tenant),
+        }
+        if not stores.alias_store.add_key_val_if_empty(alias_id, record):
+            raise DAOError(f"Alias {alias} already exists; choose another alias.")
+        Permission.set(alias_id, owner, codes.UPDATE)
+        return record
+
+    @staticmethod
+    def get(tenant: str, alias: str) -> dict:
+        record = stores.alias_store.get(alias_id_of(tenant, alias))
+        if record is None:
+            raise NotFound(f"No alias found with alias {alias}.")
+        return record
+
+    @staticmethod
+    def actor_dbid(tenant: str, alias: str) -> str | None:
+        """The db id of the actor that ``alias`` stands for in ``tenant``, or None."""
+        record = stores.alias_store.get(alias_id_of(tenant, alias))
+        return record["db_id"] if record else None
+
+    @staticmethod
+    def list_for_tenant(tenant: str) -> list[dict]:
+        keys = stores.alias_store.keys_with_prefix(f"{tenant}_")
+        records = (stores.alias_store.get(k) for k in keys)
+        return [r for r in records if r and r.get("tenant") == tenant]
+
+    @staticmethod
+    def delete(tenant: str, alias: str) -> None:
+        """Remove the alias, its permissions and its nonces. Upstream kept the alias nonces, which
+        a new alias of the same name would then have honoured: we delete them."""
+        alias_id = alias_id_of(tenant, alias)
+        if stores.alias_store.get(alias_id) is None:
+            raise NotFound(f"No alias found with alias {alias}.")
+        del stores.alias_store[alias_id]
+        del stores.permissions_store[alias_id]
+        Nonce.delete_all(alias_id)
+
+    @staticmethod
+    def display(record: dict) -> dict:
+        out = {k: v for k, v in record.items() if k not in ALIAS_HIDDEN}
+        api_server = record["api_server"]
+        base = links_base(api_server)
+        out["_links"] = {
+            "self": f"{base}/aliases/{record['alias']}",
+            "owner": f"{api_server}/profiles/v2/{record['owner']}",
+            "actor": f"{base}/{record['actor_id']}",
+        }
+        return out

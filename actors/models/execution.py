@@ -1,0 +1,197 @@
+"""Executions (one per message) and their logs."""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from actors import codes, stores
+from actors.config import conf
+from actors.errors import DAOError
+from actors.models.common import display_id, display_time, links_base, new_id, now_epoch
+
+log = logging.getLogger(__name__)
+
+
+EXECUTION_TRANSITIONS = {
+    codes.SUBMITTED: {codes.RUNNING, codes.COMPLETE},
+    # a redelivered message re-runs an execution whose worker died while it was RUNNING
+    codes.RUNNING: {codes.RUNNING, codes.COMPLETE},
+    codes.COMPLETE: set(),
+}
+
+
+PURGED_FINAL_STATE = {
+    "Status": "purged",
+    "unavailable": True,
+    "Error": "The message was purged from the actor's mailbox before it ran.",
+}
+
+
+class Execution:
+    """Executions are stored flat, one record per key ``<actor dbid>_<execution id>`` (upstream kept
+    all of an actor's executions in one document, which grows without bound)."""
+
+    @staticmethod
+    def key(dbid: str, execution_id: str) -> str:
+        return f"{dbid}_{execution_id}"
+
+    @staticmethod
+    def create(actor: dict, executor: str, **fields: Any) -> dict:
+        execution_id = new_id()
+        record = {
+            "id": execution_id,
+            "actor_id": actor["db_id"],
+            "tenant": actor["tenant"],
+            "api_server": actor["api_server"],
+            "executor": executor,
+            "worker_id": None,
+            "status": codes.SUBMITTED,
+            "message_received_time": now_epoch(),
+            "start_time": None,
+            "finish_time": None,
+            "runtime": 0,
+            "cpu": 0,
+            "io": 0,
+            "exit_code": None,
+            "final_state": None,
+        }
+        record.update(fields)
+        stores.executions_store[Execution.key(actor["db_id"], execution_id)] = record
+        return record
+
+    @staticmethod
+    def get(dbid: str, execution_id: str) -> dict:
+        try:
+            return stores.executions_store[Execution.key(dbid, execution_id)]
+        except KeyError:
+            raise DAOError(f"Execution not found {execution_id}.") from None
+
+    @staticmethod
+    def list(dbid: str) -> list[dict]:
+        keys = stores.executions_store.keys_with_prefix(f"{dbid}_")
+        records = [r for r in (stores.executions_store.get(k) for k in keys) if r]
+        return sorted(records, key=lambda r: float(r.get("message_received_time") or 0))
+
+    @staticmethod
+    def all() -> list[dict]:
+        """Every execution of every actor, including actors deleted since (admin totals)."""
+        return [r for _, r in stores.executions_store.items() if isinstance(r, dict) and "actor_id" in r]
+
+    @staticmethod
+    def mark_purged(dbid: str, execution_id: str) -> None:
+        """Finalize the execution of a message purged from the mailbox. Upstream left these SUBMITTED
+        forever; we mark them COMPLETE (a status clients know) and say why in ``final_state``."""
+        try:
+            Execution.set_status(
+                dbid, execution_id, codes.COMPLETE,
+                final_state=dict(PURGED_FINAL_STATE), finish_time=now_epoch(),
+            )
+        except DAOError as e:  # already final, or its record is gone: nothing to finalize
+            log.info("purged message of execution %s of %s: %s", execution_id, dbid, e)
+
+    @staticmethod
+    def set_status(dbid: str, execution_id: str, status: str, **fields: Any) -> dict:
+        """The one place an execution changes status; checked and written atomically."""
+
+        def move(record: dict) -> dict:
+            current = record.get("status")
+            if status not in EXECUTION_TRANSITIONS.get(current, set()):
+                raise DAOError(f"Invalid execution status transition {current} -> {status}.")
+            return {**record, **fields, "status": status}
+
+        try:
+            record = stores.executions_store.within_transaction(move, Execution.key(dbid, execution_id))
+        except KeyError:
+            raise DAOError(f"Execution not found {execution_id}.") from None
+        log.info("execution %s of %s -> %s", execution_id, dbid, status)
+        return record
+
+    @staticmethod
+    def update_fields(dbid: str, execution_id: str, **fields: Any) -> None:
+        try:
+            stores.executions_store.update_fields(Execution.key(dbid, execution_id), fields)
+        except KeyError:
+            raise DAOError(f"Execution not found {execution_id}.") from None
+
+    @staticmethod
+    def display(record: dict) -> dict:
+        out = {k: v for k, v in record.items() if k not in ("tenant", "finish_time")}
+        dbid = record["actor_id"]
+        out["actor_id"] = display_id(dbid)
+        for key in ("message_received_time", "start_time"):
+            out[key] = display_time(record.get(key))
+        base = links_base(record["api_server"])
+        # upstream's links use the internal db id here; clients may parse them, so we keep that
+        out["_links"] = {
+            "self": f"{base}/{dbid}/executions/{record['id']}",
+            "owner": f"{record['api_server']}/profiles/v2/{record['executor']}",
+            "logs": f"{base}/{dbid}/executions/{record['id']}/logs",
+        }
+        return out
+
+    @staticmethod
+    def summary_item(record: dict) -> dict:
+        item = {
+            "id": record["id"],
+            "status": record["status"],
+            "start_time": display_time(record["start_time"]) if record.get("start_time") else None,
+            "message_received_time": display_time(record.get("message_received_time")),
+        }
+        if record.get("final_state"):
+            finished = (record["final_state"] or {}).get("FinishedAt", "")
+            if not finished or finished.startswith("0001-01-01"):
+                finished = display_time(float(record.get("start_time") or 0) + int(record.get("runtime") or 0))
+            item["finish_time"] = finished
+        return item
+
+    @staticmethod
+    def totals(records: list[dict]) -> dict:
+        """Count and summed cpu, io and runtime of ``records``."""
+        return {
+            "executions": len(records),
+            "cpu": sum(int(r.get("cpu") or 0) for r in records),
+            "io": sum(int(r.get("io") or 0) for r in records),
+            "runtime": sum(int(r.get("runtime") or 0) for r in records),
+        }
+
+    @staticmethod
+    def summary(actor: dict) -> dict:
+        records = Execution.list(actor["db_id"])
+        totals = Execution.totals(records)
+        base = links_base(actor["api_server"])
+        return {
+            "actor_id": actor["id"],
+            "api_server": actor["api_server"],
+            "owner": actor["owner"],
+            "total_executions": totals["executions"],
+            "total_cpu": totals["cpu"],
+            "total_io": totals["io"],
+            "total_runtime": totals["runtime"],
+            "executions": [Execution.summary_item(r) for r in records],
+            "_links": {
+                "self": f"{base}/{actor['id']}/executions",
+                "owner": f"{actor['api_server']}/profiles/v2/{actor['owner']}",
+            },
+        }
+
+
+# -- logs ---------------------------------------------------------------------------------------
+class Logs:
+    """Execution logs, keyed by execution id, expiring ``[web] log_ex`` seconds after the last write."""
+
+    @staticmethod
+    def set(execution_id: str, text: str) -> None:
+        c = conf()
+        limit = c.get_int("web", "max_log_length", 1_000_000)
+        if len(text) > limit:  # upstream only truncated above 1,000,000 whatever the limit was
+            text = text[:limit]
+        log_ex = c.get_int("web", "log_ex", 43200)
+        if log_ex > 0:
+            stores.logs_store.set_with_expiry(execution_id, text, log_ex)
+        else:
+            stores.logs_store[execution_id] = text
+
+    @staticmethod
+    def get(execution_id: str) -> str:
+        value = stores.logs_store.get(execution_id)
+        return value if isinstance(value, str) else ""

@@ -1,0 +1,118 @@
+"""Workers: one record per worker container, and the one place their status changes."""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from actors import codes, stores
+from actors.errors import WorkerException
+from actors.models.common import display_time, new_id, now_epoch
+
+log = logging.getLogger(__name__)
+
+
+WORKER_TIMES = ("create_time", "last_execution_time", "last_health_check_time")
+
+
+class Worker:
+    """Worker records live in ``workers_store[<actor dbid>][<worker id>]``."""
+
+    @staticmethod
+    def requested_record(tenant: str, worker_id: str) -> dict:
+        return {"status": codes.REQUESTED, "id": worker_id, "tenant": tenant, "create_time": now_epoch()}
+
+    @staticmethod
+    def request(dbid: str, tenant: str) -> str:
+        """Record a new REQUESTED worker and return its id (the caller sends the spawner command)."""
+        worker_id = new_id()
+        record = Worker.requested_record(tenant, worker_id)
+
+        def add(workers: dict) -> dict:
+            return {**workers, worker_id: record}
+
+        stores.workers_store.within_transaction(add, dbid, default={})
+        return worker_id
+
+    @staticmethod
+    def request_if_none(dbid: str, tenant: str) -> str | None:
+        """Atomically request a worker only when the actor has none; returns its id if it did."""
+        worker_id = new_id()
+        written = stores.workers_store.add_if_empty(dbid, worker_id, Worker.requested_record(tenant, worker_id))
+        return worker_id if written else None
+
+    @staticmethod
+    def get_workers(dbid: str) -> dict[str, dict]:
+        return stores.workers_store.get(dbid) or {}
+
+    @staticmethod
+    def all_by_actor() -> dict[str, dict[str, dict]]:
+        """``{actor dbid: {worker id: record}}`` over every tenant (admin views, utilization)."""
+        return {dbid: workers for dbid, workers in stores.workers_store.items() if isinstance(workers, dict)}
+
+    @staticmethod
+    def get(dbid: str, worker_id: str) -> dict:
+        worker = Worker.get_workers(dbid).get(worker_id)
+        if worker is None:
+            raise WorkerException("Worker not found.", 404)
+        return worker
+
+    @staticmethod
+    def allowed(current: str, new: str) -> bool:
+        if new in (codes.SHUTDOWN_REQUESTED, codes.SHUTTING_DOWN) or codes.is_worker_error(new):
+            return True
+        if codes.is_worker_error(current):
+            return True
+        if current in codes.WORKER_START_CHAIN:
+            return new in codes.WORKER_START_CHAIN[current]
+        return True
+
+    @staticmethod
+    def set_status(dbid: str, worker_id: str, status: str, **fields: Any) -> dict:
+        """Move a worker to ``status`` (checked against the lifecycle) and write ``fields`` with it,
+        in one atomic step. ``status='ERROR'`` is stored as ``ERROR (PREVIOUS <old>)``."""
+
+        def move(workers: dict) -> dict:
+            if worker_id not in workers:
+                raise WorkerException(f"Worker {worker_id} of actor {dbid} not found.", 404)
+            worker = dict(workers[worker_id])
+            current = worker.get("status", "")
+            new = codes.worker_error_status(current) if status == codes.ERROR else status
+            if not Worker.allowed(current, new):
+                raise WorkerException(f"Invalid worker status transition {current!r} -> {new!r}.")
+            worker.update(fields)
+            worker["status"] = new
+            return {**workers, worker_id: worker}
+
+        try:
+            workers = stores.workers_store.within_transaction(move, dbid)
+        except KeyError:
+            raise WorkerException(f"No workers for actor {dbid}.", 404) from None
+        log.info("worker %s of %s -> %s", worker_id, dbid, workers[worker_id]["status"])
+        return workers[worker_id]
+
+    @staticmethod
+    def update_fields(dbid: str, worker_id: str, **fields: Any) -> None:
+        def change(workers: dict) -> dict:
+            if worker_id not in workers:
+                raise WorkerException(f"Worker {worker_id} not found.", 404)
+            return {**workers, worker_id: {**workers[worker_id], **fields}}
+
+        try:
+            stores.workers_store.within_transaction(change, dbid)
+        except KeyError:
+            raise WorkerException(f"No workers for actor {dbid}.", 404) from None
+
+    @staticmethod
+    def delete(dbid: str, worker_id: str) -> None:
+        try:
+            stores.workers_store.pop_field(dbid, worker_id)
+        except KeyError:
+            pass
+
+    @staticmethod
+    def display(record: dict) -> dict:
+        out = dict(record)
+        for key in WORKER_TIMES:
+            if key in out or key == "create_time":
+                out[key] = display_time(out.get(key))
+        return out

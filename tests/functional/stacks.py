@@ -1,0 +1,109 @@
+"""Extra web servers for functional tests that need another configuration (JWT auth, camel case).
+
+Each runs the same apps under gunicorn on its own port with configuration overrides in its
+environment, sharing Redis, RabbitMQ and the spawner of the stack `make up` started. The JWT
+signing key is generated here per test session; no key of any deployment lives in the repository.
+"""
+from __future__ import annotations
+
+import base64
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import jwt
+import requests
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+ROOT = Path(__file__).resolve().parents[2]
+CONF = os.environ.get("ABACO_CONF", str(ROOT / "local-dev.conf"))
+
+USER_CLAIM = "http://wso2.org/claims/enduser"
+ROLE_CLAIM = "http://wso2.org/claims/role"
+
+ROLES = {
+    "admin": "Internal/abaco-admin,Internal/everyone",
+    "privileged": "Internal/abaco-privileged,Internal/everyone",
+    "user": "Internal/abaco-user,Internal/everyone",
+    "limited": "Internal/abaco-limited,Internal/everyone",
+    "norole": "Internal/everyone",
+}
+
+
+class WebServer:
+    """A gunicorn serving actors.app:app with ``overrides`` (config env vars) on ``port``."""
+
+    def __init__(self, port: int, overrides: dict[str, str]):
+        self.port = port
+        self.base_url = f"http://127.0.0.1:{port}"
+        if port_in_use(port):
+            raise RuntimeError(f"port {port} is taken by another server; choose another with the ABACO_TEST_*_PORT env vars")
+        env = dict(os.environ, ABACO_CONF=CONF, **overrides)
+        log_dir = ROOT / ".run" / "logs"
+        log_dir.mkdir(parents=True, exist_ok=True)
+        self.log_path = log_dir / f"test-web-{port}.log"
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--worker-class", "gthread",
+             "--workers", "1", "--threads", "8", "--timeout", "120", "actors.app:app"],
+            cwd=ROOT, env=env, stdout=self.log_path.open("ab"), stderr=subprocess.STDOUT,
+        )
+        self.wait_until_up()
+
+    def wait_until_up(self, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"test web server exited; see {self.log_path}")
+            try:
+                requests.options(self.base_url + "/actors", timeout=1)
+                return
+            except requests.ConnectionError:
+                time.sleep(0.1)
+        raise RuntimeError(f"test web server on {self.port} did not answer within {timeout}s")
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+def port_in_use(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+class JwtSigner:
+    """An RSA key pair made for this test session and JWTs shaped like a WSO2 gateway's."""
+
+    def __init__(self):
+        self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        der = self.key.public_key().public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        self.public_key_b64 = base64.b64encode(der).decode()
+
+    def token(self, user: str, roles: str | None, tenant_domain: str = "carbon.super", key=None,
+              standard_base64: bool = False, **extra) -> str:
+        claims = {USER_CLAIM: f"{user}@{tenant_domain}", **extra}
+        if roles is not None:
+            claims[ROLE_CLAIM] = roles
+        token = jwt.encode(claims, key or self.key, algorithm="RS256")
+        if standard_base64:
+            token = ".".join(to_standard_base64(segment) for segment in token.split("."))
+        return token
+
+    def headers(self, user: str, role: str, tenant: str = "DEV-DEVELOP", **kwargs) -> dict:
+        return {f"X-Jwt-Assertion-{tenant}": self.token(user, ROLES[role], **kwargs)}
+
+
+def to_standard_base64(segment: str) -> str:
+    """base64url without padding -> the standard alphabet with padding, as WSO2 emits."""
+    text = segment.replace("-", "+").replace("_", "/")
+    return text + "=" * (-len(text) % 4)
