@@ -7,14 +7,19 @@ from __future__ import annotations
 
 import re
 
-from actors import logs, message_api, reg_api
+from actors import admin_api, logs, message_api, permissions_api, reg_api
 
 logs.setup("web")
 
 # (pattern, app) in nginx's order; the first match wins
 ROUTES = [
+    (re.compile(r"^/actors/admin"), admin_api.app),
     (re.compile(r"^/actors/[^?]*/messages"), message_api.app),
+    (re.compile(r"^/actors/[^?]*/workers"), admin_api.app),
+    (re.compile(r"^/actors/aliases/[^?]*/permissions"), permissions_api.app),
+    (re.compile(r"^/actors/[^?]*/permissions"), permissions_api.app),
     (re.compile(r"^/actors"), reg_api.app),
+    (re.compile(r"^/admin"), admin_api.app),  # /admin/dashboard
 ]
 MULTI_SLASH = re.compile(r"/{2,}")
 

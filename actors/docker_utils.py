@@ -23,6 +23,8 @@ ACTOR_LABEL = "org.abaco.actor"
 WORKER_LABEL = "org.abaco.worker"
 EXECUTION_LABEL = "org.abaco.execution"
 
+WORKER_CGROUP_ROOT = "/host_cgroup"
+
 _client: docker.DockerClient | None = None
 _client_lock = threading.Lock()
 
@@ -135,6 +137,11 @@ def create_worker_container(actor_dbid: str, worker_id: str, environment: dict) 
     log_dir = c.get("logs", "host_dir", "")
     if log_dir:
         volumes[log_dir] = {"bind": log_dir, "mode": "rw"}
+    cgroup_root = c.get("workers", "cgroup_root", "/sys/fs/cgroup")
+    if os.path.isdir(cgroup_root):
+        # the worker reads its actor containers' cgroup counters (CgroupAccounting) through this
+        volumes[cgroup_root] = {"bind": WORKER_CGROUP_ROOT, "mode": "rw"}
+        environment = {**environment, "workers_cgroup_root": WORKER_CGROUP_ROOT}
     try:
         container = client().containers.create(
             core_image(),
@@ -205,6 +212,7 @@ class RunSpec:
     network: str = ""
     max_run_time: int = -1
     leave_container: bool = False
+    cgroup_parent: str | None = None
 
 
 @dataclass
@@ -236,6 +244,8 @@ def host_config_kwargs(spec: RunSpec) -> dict:
         kwargs["nano_cpus"] = int(spec.max_cpus)
     if spec.user:
         kwargs["user"] = spec.user
+    if spec.cgroup_parent:
+        kwargs["cgroup_parent"] = spec.cgroup_parent
     kwargs.update(network_kwargs(spec.network))
     return kwargs
 
@@ -311,3 +321,84 @@ def supervise(container, start: float, max_run_time: int, quit_event: threading.
         if on_logs and time.monotonic() - last_logs > log_interval:
             last_logs = time.monotonic()
             on_logs(container.logs(stdout=True, stderr=True).decode("utf-8", "replace"))
+
+
+# -- resource accounting ------------------------------------------------------------------------
+@dataclass
+class Usage:
+    cpu: int = 0  # nanoseconds of CPU time (cpuacct.usage)
+    io: int = 0  # bytes read and written on block devices
+    memory: int = 0  # peak memory in bytes
+
+
+class CgroupAccounting:
+    """Exact resource use of the actor containers one worker runs (DESIGN §6).
+
+    Actor containers start with ``cgroup_parent=<parent>``; a cgroup v1 parent keeps the totals of its
+    children after they exit (a container's own cgroup vanishes the moment it exits, so sampling it
+    misses the end of a short run). The usage of one execution is the difference of the parent's
+    counters read before the container starts and after it exited. ``root`` is where the host's
+    ``/sys/fs/cgroup`` is visible to this process."""
+
+    CONTROLLERS = ("cpuacct", "blkio", "memory")
+
+    def __init__(self, root: str, parent: str):
+        self.root = root
+        self.parent = parent.strip("/")
+
+    def available(self) -> bool:
+        return os.path.isfile(os.path.join(self.root, "cpuacct", "cpuacct.usage"))
+
+    def path(self, controller: str, name: str) -> str:
+        return os.path.join(self.root, controller, self.parent, name)
+
+    def read_int(self, controller: str, name: str) -> int:
+        try:
+            with open(self.path(controller, name)) as f:
+                return int(f.read().strip() or 0)
+        except (OSError, ValueError):
+            return 0  # the parent folder appears with the first container
+
+    def io_bytes(self) -> int:
+        try:
+            with open(self.path("blkio", "blkio.throttle.io_service_bytes")) as f:
+                for line in f:
+                    if line.startswith("Total"):
+                        return int(line.split()[1])
+        except (OSError, ValueError, IndexError):
+            pass
+        return 0
+
+    def read(self) -> Usage:
+        return Usage(
+            cpu=self.read_int("cpuacct", "cpuacct.usage"),
+            io=self.io_bytes(),
+            memory=self.read_int("memory", "memory.max_usage_in_bytes"),
+        )
+
+    def reset_memory_peak(self) -> None:
+        try:
+            with open(self.path("memory", "memory.max_usage_in_bytes"), "w") as f:
+                f.write("0")
+        except OSError:
+            pass
+
+    def usage_since(self, before: Usage) -> Usage:
+        after = self.read()
+        return Usage(cpu=max(0, after.cpu - before.cpu), io=max(0, after.io - before.io), memory=after.memory)
+
+    def remove(self) -> None:
+        """Remove the parent folders once the worker stops (they only go when empty)."""
+        for controller in os.listdir(self.root) if os.path.isdir(self.root) else []:
+            folder = os.path.join(self.root, controller, self.parent)
+            if os.path.isdir(folder):
+                for child in sorted(os.listdir(folder), reverse=True):
+                    if os.path.isdir(os.path.join(folder, child)):
+                        try:
+                            os.rmdir(os.path.join(folder, child))
+                        except OSError:
+                            pass
+                try:
+                    os.rmdir(folder)
+                except OSError:
+                    pass

@@ -7,3 +7,4 @@ app.before_request(c.authenticate_request)
 
 app.add_url_rule("/actors/<actor_id>/messages", view_func=c.count_messages, methods=["GET"])
 app.add_url_rule("/actors/<actor_id>/messages", view_func=c.send_message, methods=["POST"])
+app.add_url_rule("/actors/<actor_id>/messages", view_func=c.purge_messages, methods=["DELETE"])

@@ -85,7 +85,10 @@ def install_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def handle_unexpected(e: Exception) -> Response:
+        trace = traceback.format_exc()
+        log.error("unexpected error: %s\n%s", e, trace)
         if conf().get_bool("web", "show_traceback", False):
-            raise e
-        log.error("unexpected error: %s\n%s", e, traceback.format_exc())
+            # upstream re-raised, and Flask's generic 500 page hid the traceback from the client
+            # anyway; we answer with the traceback itself, which is what the option is for
+            return Response(trace, status=500, mimetype="text/plain")
         return error(f"Unrecognized exception type: {type(e).__name__}. Exception: {e}", 500)

@@ -38,9 +38,13 @@ class WorkerProcess:
         self.quit_event = threading.Event()  # force-quit of the current execution
         self.stopping = threading.Event()  # no new messages; exit when idle
         self.terminate_requested = False
+        self.current_execution: str | None = None
         self.busy = threading.Event()
         self.consecutive_errors = 0
         self.consumer: channels.Consumer | None = None
+        self.accounting = docker_utils.CgroupAccounting(
+            conf().get("workers", "cgroup_root", "/sys/fs/cgroup"), f"abaco/{self.worker_id}"
+        )
 
     # -- start-up and the loop --------------------------------------------------------------
     def run(self) -> None:
@@ -59,6 +63,7 @@ class WorkerProcess:
         except WorkerException:
             pass
         Worker.delete(self.dbid, self.worker_id)
+        self.accounting.remove()
         self.consumer.close()
         channels.delete_queue(self.control)
         log.info("worker %s of %s stopped", self.worker_id, self.dbid)
@@ -82,6 +87,11 @@ class WorkerProcess:
             self.request_stop(force_quit=False)
         elif value == codes.FORCE_QUIT:
             self.quit_event.set()
+        elif isinstance(value, dict) and value.get("command") == codes.FORCE_QUIT:
+            if value.get("execution_id") == self.current_execution:
+                self.quit_event.set()
+            else:
+                log.info("ignoring force quit of %s: not running here now", value.get("execution_id"))
         else:
             log.warning("ignoring unknown control message %r", value)
 
@@ -102,6 +112,7 @@ class WorkerProcess:
             return
         self.busy.set()
         self.quit_event.clear()
+        self.current_execution = msg.get("_abaco_execution_id")
         threading.Thread(target=self.execute, args=(msg, delivery), name="execution", daemon=True).start()
 
     def execute(self, msg: dict, delivery) -> None:
@@ -143,6 +154,8 @@ class WorkerProcess:
         def on_start(start: float) -> None:
             Execution.set_status(self.dbid, execution_id, codes.RUNNING, start_time=str(start), worker_id=self.worker_id)
 
+        before = self.accounting.read()
+        self.accounting.reset_memory_peak()
         try:
             result = docker_utils.run_actor_container(
                 spec, on_start, self.quit_event, on_logs=lambda text: Logs.set(execution_id, text)
@@ -155,10 +168,11 @@ class WorkerProcess:
                                  final_state={"unavailable": True, "Error": str(e)})
             return False
         self.consecutive_errors = 0
+        usage = self.accounting.usage_since(before) if spec.cgroup_parent else docker_utils.Usage()
         Logs.set(execution_id, result.logs)
         Execution.set_status(
             self.dbid, execution_id, codes.COMPLETE,
-            runtime=result.runtime, cpu=0, io=0, exit_code=result.exit_code,
+            runtime=result.runtime, cpu=usage.cpu, io=usage.io, exit_code=result.exit_code,
             final_state=result.final_state, start_time=str(result.start_time),
             finish_time=str(result.finish_time),
         )
@@ -197,6 +211,8 @@ class WorkerProcess:
             network=c.get("workers", "actor_network", ""),
             max_run_time=c.get_int("workers", "max_run_time", -1),
             leave_container=c.get_bool("workers", "leave_containers", False),
+            # cpu (ns) and io (bytes) are read exactly from this parent's cgroup counters
+            cgroup_parent=f"/abaco/{self.worker_id}" if self.accounting.available() else None,
         )
 
     def environment(self, actor: dict, msg: dict, message: Any) -> dict:

@@ -5,7 +5,7 @@ import datetime
 import re
 import uuid
 
-from tests.functional.conftest import TENANT, wait_for, wait_for_actor_status, wait_for_execution
+from tests.functional.conftest import TENANT, f, wait_for, wait_for_actor_status, wait_for_execution
 
 
 def docker_time(text: str) -> datetime.datetime:
@@ -18,16 +18,17 @@ def docker_time(text: str) -> datetime.datetime:
 def send(api, actor_id: str, text: str) -> str:
     result = api.result("POST", f"/actors/{actor_id}/messages", data={"message": text})
     assert result["msg"] == text
-    return result["execution_id"]
+    return result[f("execution_id")]
 
 
 def test_registered_actor_becomes_ready(api, make_actor):
     actor = make_actor()
     assert actor["status"] == "SUBMITTED"
-    assert len(actor["id"]) == 13 and actor["id"].isalnum()
+    # upstream's ids are hashids of 64 bits: 13 characters almost always, occasionally fewer
+    assert 10 <= len(actor["id"]) <= 13 and actor["id"].isalnum()
     assert actor["owner"] == "anonymous"
     ready = wait_for_actor_status(api, actor["id"], "READY")
-    assert ready["status_message"] == " "
+    assert ready[f("status_message")] == " "
     workers = api.result("GET", f"/actors/{actor['id']}")
     assert workers["image"] == actor["image"]
 
@@ -37,12 +38,12 @@ def test_message_runs_to_complete_with_logs(api, make_actor):
     text = f"hello-{uuid.uuid4().hex[:6]}"
     execution_id = send(api, actor["id"], text)
     execution = wait_for_execution(api, actor["id"], execution_id)
-    assert execution["exit_code"] == 0
+    assert execution[f("exit_code")] == 0
     assert isinstance(execution["runtime"], int) and execution["runtime"] >= 0
-    assert execution["start_time"] != "None"
-    assert execution["final_state"]["ExitCode"] == 0
-    assert execution["actor_id"] == actor["id"]
-    assert execution["worker_id"]
+    assert execution[f("start_time")] != "None"
+    assert execution[f("final_state")]["ExitCode"] == 0
+    assert execution[f("actor_id")] == actor["id"]
+    assert execution[f("worker_id")]
     logs = api.result("GET", f"/actors/{actor['id']}/executions/{execution_id}/logs")
     assert text in logs["logs"]
     assert f"_abaco_execution_id={execution_id}" in logs["logs"]
@@ -54,12 +55,12 @@ def test_two_messages_run_in_order(api, make_actor):
     first, second = send(api, actor["id"], "first"), send(api, actor["id"], "second")
     one = wait_for_execution(api, actor["id"], first)
     two = wait_for_execution(api, actor["id"], second)
-    assert one["exit_code"] == two["exit_code"] == 0
+    assert one[f("exit_code")] == two[f("exit_code")] == 0
     summary = api.result("GET", f"/actors/{actor['id']}/executions")
     assert [e["id"] for e in summary["executions"]] == [first, second]
-    assert summary["total_executions"] == 2
+    assert summary[f("total_executions")] == 2
     # one worker runs them one after the other: the second container starts after the first exited
-    assert docker_time(one["final_state"]["FinishedAt"]) <= docker_time(two["final_state"]["StartedAt"])
+    assert docker_time(one[f("final_state")]["FinishedAt"]) <= docker_time(two[f("final_state")]["StartedAt"])
 
 
 def test_delete_removes_workers_and_containers(api, make_actor, docker_client):
@@ -82,5 +83,5 @@ def test_delete_removes_workers_and_containers(api, make_actor, docker_client):
 def test_bad_image_puts_actor_in_error(api, make_actor):
     actor = make_actor(image=f"abacosamples/does-not-exist-{uuid.uuid4().hex[:6]}")
     errored = wait_for_actor_status(api, actor["id"], "ERROR", timeout=30)
-    assert "does-not-exist" in errored["status_message"]
-    assert "not available" in errored["status_message"] or "pull" in errored["status_message"].lower()
+    assert "does-not-exist" in errored[f("status_message")]
+    assert "not available" in errored[f("status_message")] or "pull" in errored[f("status_message")].lower()

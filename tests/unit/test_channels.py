@@ -12,9 +12,19 @@ import uuid
 import pytest
 
 from actors import channels
-from actors.channels import (ActorMsgChannel, Channel, ChannelError, ChannelTimeoutError, ClientsChannel,
-                             CommandChannel, Consumer, EventsChannel, ExecutionResultsChannel,
-                             SpawnerWorkerChannel, WorkerChannel)
+from actors.channels import (
+    ActorMsgChannel,
+    Channel,
+    ChannelError,
+    ChannelTimeoutError,
+    ClientsChannel,
+    CommandChannel,
+    Consumer,
+    EventsChannel,
+    ExecutionResultsChannel,
+    SpawnerWorkerChannel,
+    WorkerChannel,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -227,6 +237,23 @@ def test_message_count_and_purge(qname):
     assert Channel(missing).message_count() == 0
     assert Channel(missing).purge() == 0
     assert not channels.queue_exists(missing)  # counting does not create it
+
+
+def test_drain_returns_what_it_removed(qname):
+    dbid = f"test_{uuid.uuid4().hex}"
+    qname(channels.actor_queue_name(dbid))
+    ch = ActorMsgChannel(dbid)  # the inbox class decodes binary messages with their headers
+    ch.put_msg({"k": 1}, {"_abaco_execution_id": "e1"})
+    ch.put_msg(b"\x00\x01", {"_abaco_execution_id": "e2"})
+    ch.put_msg("text", {"_abaco_execution_id": "e3"})
+    drained = ch.drain()
+    assert [m["_abaco_execution_id"] for m in drained] == ["e1", "e2", "e3"]
+    assert drained[1]["message"] == b"\x00\x01"
+    assert ch.message_count() == 0
+    assert ch.drain() == []
+    missing = qname()
+    assert Channel(missing).drain() == []  # a missing queue is not an error ...
+    assert not channels.queue_exists(missing)  # ... and draining does not create it
 
 
 def test_delete_removes_queue(qname):

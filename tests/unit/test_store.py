@@ -10,7 +10,8 @@ import time
 
 import pytest
 
-from actors import config, store as store_module, stores
+from actors import config, stores
+from actors import store as store_module
 from actors.config import Config, ConfigError
 
 pytestmark = pytest.mark.unit

@@ -1,0 +1,239 @@
+"""Actors: registration, listing, reading, update, deletion, state and utilization."""
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from flask import Response, g, request
+
+from actors import auth, channels, codes, mounts
+from actors.config import conf
+from actors.controllers.authz import identity, resolve_actor
+from actors.controllers.base import ACTOR_FIELD_TYPES, as_force, json_body, parse_fields, request_fields
+from actors.controllers.workers import ensure_one_worker, send_start_command, stop_workers
+from actors.errors import DAOError, NotFound, ResourceError
+from actors.models import (
+    Actor,
+    Permission,
+    Worker,
+)
+from actors.responses import convert_model, ok
+
+log = logging.getLogger(__name__)
+
+FORBIDDEN_HINT_CHARS = "\"'{}[]"
+INVALID_LINK = (
+    "Invalid link parameter; unable to retrieve linked actor data. The link must be a valid actor id or "
+    "alias for which you have EXECUTE permission."
+)
+
+
+def list_actors() -> Response:
+    ident = identity()
+    visible = []
+    for actor in Actor.list_for_tenant(ident.tenant):
+        try:
+            if Permission.allows(actor["db_id"], ident.user, codes.READ):
+                visible.append(convert_model(Actor.display(actor)))
+        except DAOError:
+            continue  # upstream failed the whole listing here; one broken record should not
+    return ok(visible)
+
+
+# -- validation (API ref §8.2, in upstream's order) ---------------------------------------------
+def validate_actor_fields(fields: dict, ident: auth.Identity, owner: str | None = None,
+                          dbid: str | None = None) -> dict:
+    """Check and complete the fields of a POST (``dbid`` None) or PUT of the actor ``dbid``."""
+    owner = owner or ident.user
+    require_image(fields)
+    validate_queue(fields)
+    if fields.get("link"):
+        validate_link(fields["link"], ident, dbid)
+    validate_hints(fields.get("hints", []))
+    if fields.get("max_workers") and fields.get("stateless") is False:
+        raise ResourceError("Invalid actor description: stateful actors can only have 1 worker.")
+    if fields.get("token") is None:
+        fields["token"] = default_token(ident.tenant)
+    if not fields.get("use_container_uid"):
+        for key, value in mounts.container_identity(ident.tenant).items():
+            fields[key] = fields.get(key) or value
+    fields["mounts"] = mounts.actor_mounts(ident.tenant, owner, bool(fields.get("privileged")), fields.get("tasdir"))
+    return fields
+
+
+def require_image(fields: dict) -> None:
+    if not fields.get("image"):
+        raise ResourceError(
+            "Missing required field: {'image': 'The Docker image to use for the actor (required).'}"
+        )
+
+
+def validate_queue(fields: dict) -> None:
+    queues = conf().get_list("spawner", "host_queues", ["default"])
+    fields.setdefault("queue", "default")
+    if fields["queue"] not in queues:
+        raise ResourceError(f"Invalid queue name: {fields['queue']}. Valid queues: {', '.join(queues)}.")
+
+
+def validate_hints(hints: list[str]) -> None:
+    for hint in hints:
+        if any(ch in hint for ch in FORBIDDEN_HINT_CHARS):
+            raise ResourceError(f"Invalid actor description: hints may not contain quotes or brackets: {hint}")
+
+
+def validate_link(link: str, ident: auth.Identity, dbid: str | None) -> None:
+    """The linked actor must exist in the caller's tenant and the caller must be able to send it
+    messages (API ref §5.1.1). Upstream ignored the result of that permission check, so anyone could
+    make their actor feed events into any actor of the tenant; we enforce EXECUTE (admins pass).
+    On a PUT the actor may not link to itself nor close a cycle of links."""
+    try:
+        link_dbid = resolve_actor(link, ident.tenant)
+    except NotFound:
+        raise ResourceError(f"{INVALID_LINK} No actor or alias {link} was found.") from None
+    if not Actor.exists(link_dbid):
+        raise ResourceError(f"{INVALID_LINK} No actor {link} was found.")
+    if dbid is not None and link_dbid == dbid:
+        raise ResourceError("Invalid link parameter: an actor cannot link to itself.")
+    try:
+        allowed = ident.is_admin or Permission.allows(link_dbid, ident.user, codes.EXECUTE)
+    except DAOError as e:
+        raise ResourceError(f"{INVALID_LINK} {e.message}") from None
+    if not allowed:
+        raise ResourceError(f"{INVALID_LINK} You do not have EXECUTE permission on {link}.")
+    if dbid is not None and link_creates_cycle(dbid, link_dbid, ident.tenant):
+        raise ResourceError("Invalid link parameter: this update would result in a cycle of linked actors.")
+
+
+def link_creates_cycle(dbid: str, link_dbid: str, tenant: str) -> bool:
+    """Would the edge ``dbid -> link_dbid`` close a cycle in the tenant's graph of links?"""
+    edges = link_graph(tenant)
+    edges[dbid] = link_dbid
+    node, seen = link_dbid, {dbid}
+    while node in edges:
+        if node in seen:
+            return node == dbid
+        seen.add(node)
+        node = edges[node]
+    return node == dbid
+
+
+def link_graph(tenant: str) -> dict[str, str]:
+    """``{actor dbid: dbid of the actor it links to}`` for every linked actor of the tenant; links
+    that no longer resolve (a deleted alias) are no edges."""
+    edges = {}
+    for actor in Actor.list_for_tenant(tenant):
+        if not actor.get("link"):
+            continue
+        try:
+            edges[actor["db_id"]] = resolve_actor(actor["link"], tenant)
+        except NotFound:
+            continue
+    return edges
+
+
+def default_token(tenant: str) -> bool:
+    c = conf()
+    for option in (f"{tenant}_default_token", "default_token"):
+        value = c.get("web", option, "")
+        if value:
+            return c.get_bool("web", option, False)
+    return False
+
+
+# -- resources ----------------------------------------------------------------------------------
+def create_actor() -> Response:
+    ident = identity()
+    fields = validate_actor_fields(parse_fields(request_fields(), ACTOR_FIELD_TYPES), ident)
+    actor = Actor.create(ident.tenant, ident.user, fields)
+    if conf().get_int("workers", "init_count", 1) > 0:
+        ensure_one_worker(actor)
+    return ok(convert_model(Actor.display(actor)), "Actor created successfully.")
+
+
+def get_actor(actor_id: str) -> Response:
+    return ok(convert_model(Actor.display(Actor.get(g.dbid))))
+
+
+def update_actor(actor_id: str) -> Response:
+    """PUT: full replacement of the user fields (API ref §8.4)."""
+    ident = identity()
+    previous = Actor.get(g.dbid)
+    data = request_fields()
+    fields = parse_fields(data, ACTOR_FIELD_TYPES)
+    fields.pop("status", None)  # server-managed on PUT
+    require_image(fields)
+    check_stateful_update(previous, fields)
+    fields = validate_actor_fields(fields, ident, owner=previous["owner"], dbid=g.dbid)
+    restart = as_force(data.get("force", False)) or fields["image"] != previous["image"]
+    actor = Actor.replace(g.dbid, fields, restart)
+    if restart:
+        # the spawner stops the older workers (stop-no-delete) once the new one runs
+        send_start_command(actor, Worker.request(g.dbid, actor["tenant"]), stop_existing=True)
+    if previous["owner"] != ident.user:
+        Permission.set(g.dbid, ident.user, codes.UPDATE)
+    return ok(convert_model(Actor.display(actor)), "Actor updated successfully.")
+
+
+def check_stateful_update(previous: dict, fields: dict) -> None:
+    """A stateful actor stays stateful (clients must resend ``stateless: false``) and keeps one worker."""
+    if previous.get("stateless", True):
+        return
+    if fields.get("stateless", True):
+        raise ResourceError(
+            "Invalid actor description: a stateful actor cannot be made stateless; "
+            "send stateless: false to update it."
+        )
+    if fields.get("max_workers"):
+        raise ResourceError("Invalid actor description: stateful actors can only have 1 worker.")
+
+
+def delete_actor(actor_id: str) -> Response:
+    dbid = g.dbid
+    Actor.get(dbid)
+    Actor.set_status(dbid, codes.SHUTTING_DOWN)
+    stop_workers(dbid, codes.STOP)
+    deadline = time.monotonic() + conf().get_float("web", "actor_delete_timeout", 20.0)
+    while Worker.get_workers(dbid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    remaining = Worker.get_workers(dbid)
+    channels.delete_queue(channels.actor_queue_name(dbid))
+    Actor.delete(dbid)
+    if remaining:
+        return ok(None, "Actor deleted successfully; its workers are still being cleaned up.")
+    return ok(None, "Actor deleted successfully.")
+
+
+# -- state (API ref §8.5) -----------------------------------------------------------------------
+def get_state(actor_id: str) -> Response:
+    actor = Actor.get(g.dbid)
+    return ok({"state": actor.get("state", {})}, "Actor state retrieved successfully.")
+
+
+def set_state(actor_id: str) -> Response:
+    actor = Actor.get(g.dbid)
+    if actor.get("stateless", True):
+        raise NotFound("Invalid request: actor is stateless; only stateful actors have a state.")
+    actor = Actor.set_state(g.dbid, state_from_body())
+    return ok(convert_model(Actor.display(actor)), "State updated successfully.")
+
+
+def state_from_body() -> Any:
+    """Any truthy JSON value sent with a JSON content type; anything else is a 400."""
+    state = json_body() if request.is_json else None
+    if not state:
+        raise ResourceError("Invalid actor state description: state must be JSON serializable and not empty.")
+    return state
+
+
+# -- utilization (API ref §8.3) -----------------------------------------------------------------
+def utilization() -> Response:
+    """Cross-tenant counts; the keys are camelCase in both case modes, as upstream."""
+    workers = Worker.all_by_actor()
+    result = {
+        "currentActors": Actor.count(),
+        "totalActors": len(workers),
+        "workers": sum(len(w) for w in workers.values()),
+        "commandQueue": channels.queue_message_count(channels.command_queue_name("default")),
+    }
+    return ok(result, "Abaco utilization retrieved successfully.")
