@@ -17,7 +17,7 @@ from actors.config import conf
 from actors.errors import DockerError, NotFound, WorkerException
 from actors.models import Actor, Worker, now_epoch
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("actors.spawner")  # not __name__: run as __main__ by -m
 
 
 class WorkerStartError(Exception):

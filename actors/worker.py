@@ -22,7 +22,7 @@ from actors.config import conf
 from actors.errors import DAOError, DockerError, DockerStartContainerError, NotFound, WorkerException
 from actors.models import Actor, Execution, Logs, Worker, display_id, now_epoch
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("actors.worker")  # not __name__: run as __main__ by -m
 
 MAX_CONSECUTIVE_START_ERRORS = 5
 

@@ -4,6 +4,7 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
+stop_pidfile health 30
 stop_pidfile spawner 30
 stop_pidfile web 30
 if docker_answers; then

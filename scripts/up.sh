@@ -84,6 +84,7 @@ main() {
     prepare_dirs
     start_web
     start_agent spawner actors.spawner
+    start_agent health actors.health
     printf '%s\n' "$ABACO_CONF" >"$ABACO_RUN/conf"
     log "Abaco is up in $(timer_elapsed t0)s (configuration: $ABACO_CONF)"
     echo "http://$ABACO_BIND"

@@ -1,0 +1,51 @@
+"""Commands that the web apps and the agents (health, autoscaler, events) both send: request a worker
+from a spawner, ask workers to stop. No Flask here: agents import this module."""
+from __future__ import annotations
+
+import logging
+
+from actors import channels, codes
+from actors.errors import WorkerException
+from actors.models import Worker
+
+log = logging.getLogger(__name__)
+
+
+def send_start_command(actor: dict, worker_id: str, stop_existing: bool = False) -> None:
+    channels.CommandChannel(actor.get("queue") or "default").put(
+        {
+            "actor_id": actor["db_id"],
+            "worker_id": worker_id,
+            "image": actor["image"],
+            "tenant": actor["tenant"],
+            "stop_existing": stop_existing,
+        }
+    )
+
+
+def ensure_one_worker(actor: dict) -> str | None:
+    worker_id = Worker.request_if_none(actor["db_id"], actor["tenant"])
+    if worker_id:
+        send_start_command(actor, worker_id)
+    return worker_id
+
+
+def stop_worker(dbid: str, worker_id: str, worker: dict, command: str) -> bool:
+    """Mark the worker SHUTDOWN_REQUESTED and send it ``command``; False if it is already gone.
+    A REQUESTED worker gets no message: the spawner drops a request whose worker is
+    SHUTDOWN_REQUESTED (and deletes its control queue)."""
+    try:
+        Worker.set_status(dbid, worker_id, codes.SHUTDOWN_REQUESTED)
+    except WorkerException as e:  # the worker may have gone meanwhile
+        log.info("worker %s: %s", worker_id, e)
+        return False
+    if worker.get("status") != codes.REQUESTED:
+        channels.WorkerChannel(worker_id).put(command)
+    return True
+
+
+def stop_workers(dbid: str, command: str, keep: tuple[str, ...] = ()) -> None:
+    """Ask every worker of the actor (but ``keep``) to stop."""
+    for worker_id, worker in Worker.get_workers(dbid).items():
+        if worker_id not in keep:
+            stop_worker(dbid, worker_id, worker, command)

@@ -1,0 +1,217 @@
+"""The health agent: finds workers that died, hang, never finished starting or sat idle too long,
+containers and IPC folders nobody owns any more, cleans them up, and makes sure an actor that
+needs a worker gets one again.
+
+``python -m actors.health`` runs one pass every ``[health] interval`` seconds (default 30; upstream
+ran every 10 minutes). Every action is logged and, where a record survives, written into it
+(``health_message`` on the worker, ``status_message`` on the actor).
+
+Fixes over upstream (internals §4.9, §8): workers that never got a host are timed out too; a worker
+removed after a failed ping does not abort the pass; ``worker_ttl < 0`` no longer skips the other
+workers; errored workers are recognised in their stored ``ERROR (PREVIOUS …)`` form; orphaned
+containers and IPC folders are removed; lost workers are replaced.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+
+from actors import channels, codes, docker_utils, logs
+from actors.commands import ensure_one_worker, stop_worker
+from actors.config import conf
+from actors.errors import DockerError, WorkerException
+from actors.models import Actor, Worker, now_epoch
+
+log = logging.getLogger("actors.health")  # not __name__: run as __main__ by -m
+
+STARTING = (codes.REQUESTED, codes.SPAWNER_SETUP, codes.PULLING_IMAGE, codes.CREATING_CONTAINER, codes.UPDATING_STORE)
+RUNNING = (codes.READY, codes.BUSY)
+STOPPING = (codes.SHUTDOWN_REQUESTED, codes.SHUTTING_DOWN)
+
+
+@dataclass
+class Report:
+    """What one pass did; the tests and the log read it."""
+
+    checked: int = 0
+    removed: list[str] = field(default_factory=list)
+    stopped_idle: list[str] = field(default_factory=list)
+    replaced: list[str] = field(default_factory=list)
+    containers_removed: list[str] = field(default_factory=list)
+    dirs_removed: list[str] = field(default_factory=list)
+
+
+class HealthAgent:
+    def __init__(self):
+        c = conf()
+        self.host_id = c.environ.get("SPAWNER_HOST_ID") or c.get("spawner", "host_id", "0")
+        self.interval = c.get_float("health", "interval", 30.0)
+        self.ping_timeout = c.get_float("health", "ping_timeout", 5.0)
+        self.start_timeout = c.get_float("health", "worker_start_timeout", 300.0)
+        self.ttl = c.get_int("workers", "worker_ttl", -1)
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        log.info("health agent on host %s: a pass every %gs", self.host_id, self.interval)
+        while not self.stopping.is_set():
+            started = time.monotonic()
+            try:
+                report = self.check_once()
+                log.info("health pass: %d workers checked, removed %s, idle-stopped %s, replaced %s, "
+                         "containers removed %s, dirs removed %s (%.2fs)", report.checked, report.removed,
+                         report.stopped_idle, report.replaced, report.containers_removed, report.dirs_removed,
+                         time.monotonic() - started)
+            except Exception:
+                log.exception("health pass failed; trying again next interval")
+            self.stopping.wait(self.interval)
+
+    def stop(self, *_args) -> None:
+        self.stopping.set()
+
+    # -- one pass ---------------------------------------------------------------------------
+    def check_once(self) -> Report:
+        report = Report()
+        actors = {a["db_id"]: a for a in Actor.list_all()}
+        for dbid, workers in Worker.all_by_actor().items():
+            actor = actors.get(dbid)
+            for worker_id, worker in workers.items():
+                if worker.get("host_id") not in (None, self.host_id):
+                    continue
+                report.checked += 1
+                self.check_worker(actor, dbid, worker_id, worker, report)
+        for actor in actors.values():
+            self.replace_lost_workers(actor, report)
+        live = Worker.all_by_actor()
+        self.remove_orphan_containers(actors, live, report)
+        self.clean_ipc_dirs({wid for workers in live.values() for wid in workers}, report)
+        return report
+
+    def check_worker(self, actor: dict | None, dbid: str, worker_id: str, worker: dict, report: Report) -> None:
+        status = worker.get("status", "")
+        if actor is None:
+            self.remove_worker(dbid, worker_id, worker, "its actor no longer exists", report)
+        elif codes.is_worker_error(status):
+            self.remove_worker(dbid, worker_id, worker, f"it is in {status}", report)
+        elif status in STARTING:
+            if self.age(worker, "create_time") > self.start_timeout:
+                self.remove_worker(dbid, worker_id, worker, f"it was still {status} after {self.start_timeout:g}s", report)
+        elif status in STOPPING:
+            # a stopping worker may be finishing a long execution: only a dead one is removed
+            if not self.container_alive(worker):
+                self.remove_worker(dbid, worker_id, worker, f"it was {status} and its container is gone", report)
+            elif not self.answers_ping(worker_id):
+                self.remove_worker(dbid, worker_id, worker, f"it was {status} and stopped answering", report)
+        elif status in RUNNING:
+            self.check_running_worker(dbid, worker_id, worker, report)
+
+    def check_running_worker(self, dbid: str, worker_id: str, worker: dict, report: Report) -> None:
+        if not self.container_alive(worker):
+            self.remove_worker(dbid, worker_id, worker, "its container is gone", report)
+            return
+        if not self.answers_ping(worker_id):
+            self.remove_worker(dbid, worker_id, worker, f"it did not answer a ping within {self.ping_timeout:g}s", report)
+            return
+        try:
+            Worker.update_fields(dbid, worker_id, last_health_check_time=now_epoch())
+        except WorkerException:
+            return  # it stopped meanwhile
+        if worker.get("status") == codes.READY and self.ttl > 0:
+            idle_since = float(worker.get("last_execution_time") or 0) or float(worker.get("create_time") or 0)
+            if idle_since and time.time() - idle_since > self.ttl:
+                log.info("worker %s of %s idle for more than worker_ttl=%ss; stopping it", worker_id, dbid, self.ttl)
+                Worker.update_fields(dbid, worker_id, health_message=f"stopped: idle longer than worker_ttl ({self.ttl}s)")
+                if stop_worker(dbid, worker_id, worker, codes.STOP_NO_DELETE):
+                    report.stopped_idle.append(worker_id)
+
+    def replace_lost_workers(self, actor: dict, report: Report) -> None:
+        """An actor keeps the worker it should have: one when it has queued messages or is stateful."""
+        if actor.get("status") == codes.SHUTTING_DOWN or Worker.get_workers(actor["db_id"]):
+            return
+        queued = channels.queue_message_count(channels.actor_queue_name(actor["db_id"]))
+        if queued == 0 and actor.get("stateless", True):
+            return
+        worker_id = ensure_one_worker(actor)
+        if worker_id:
+            log.info("actor %s had no worker and %d queued message(s); requested worker %s",
+                     actor["db_id"], queued, worker_id)
+            report.replaced.append(worker_id)
+
+    # -- clean-up ---------------------------------------------------------------------------
+    def remove_worker(self, dbid: str, worker_id: str, worker: dict, reason: str, report: Report) -> None:
+        log.warning("removing worker %s of %s: %s", worker_id, dbid, reason)
+        if worker.get("cid"):
+            try:
+                docker_utils.remove_container(worker["cid"])
+            except DockerError as e:
+                log.error("could not remove container of worker %s: %s", worker_id, e)
+        Worker.delete(dbid, worker_id)
+        channels.delete_queue(channels.worker_queue_name(worker_id))
+        report.removed.append(worker_id)
+
+    def remove_orphan_containers(self, actors: dict, workers: dict[str, dict], report: Report) -> None:
+        """Worker and actor containers whose actor or worker record is gone."""
+        for container in docker_utils.list_containers(**{docker_utils.ROLE_LABEL: ""}):
+            labels = container.get("Labels") or {}
+            dbid, worker_id = labels.get(docker_utils.ACTOR_LABEL), labels.get(docker_utils.WORKER_LABEL)
+            if dbid in actors and worker_id in workers.get(dbid, {}):
+                continue
+            try:
+                docker_utils.remove_container(container["Id"])
+                report.containers_removed.append(container["Id"][:12])
+                log.warning("removed orphaned %s container %s (actor %s, worker %s)",
+                            labels.get(docker_utils.ROLE_LABEL), container["Id"][:12], dbid, worker_id)
+            except DockerError as e:
+                log.error("could not remove orphaned container %s: %s", container["Id"][:12], e)
+
+    def clean_ipc_dirs(self, worker_ids: set[str], report: Report) -> None:
+        """Results-socket and FIFO folders are named after their worker; drop those of gone workers."""
+        for option in ("socket_host_path_dir", "fifo_host_path_dir"):
+            root = conf().get("workers", option, "")
+            if not root or not os.path.isdir(root):
+                continue
+            for name in os.listdir(root):
+                if name not in worker_ids:
+                    shutil.rmtree(os.path.join(root, name), ignore_errors=True)
+                    report.dirs_removed.append(name)
+
+    # -- probes -----------------------------------------------------------------------------
+    @staticmethod
+    def age(worker: dict, time_field: str) -> float:
+        try:
+            return time.time() - float(worker.get(time_field) or 0)
+        except (TypeError, ValueError):
+            return float("inf")
+
+    @staticmethod
+    def container_alive(worker: dict) -> bool:
+        cid = worker.get("cid")
+        if not cid:
+            return False
+        try:
+            return docker_utils.container_running(cid)
+        except Exception as e:  # the daemon hiccuped: don't remove a worker on that
+            log.warning("could not inspect container %s: %s", cid[:12], e)
+            return True
+
+    def answers_ping(self, worker_id: str) -> bool:
+        try:
+            return channels.WorkerChannel(worker_id).put_sync(codes.STATUS_PING, timeout=self.ping_timeout) == "ok"
+        except channels.ChannelTimeoutError:
+            return False
+
+
+def main() -> None:
+    logs.setup("health")
+    agent = HealthAgent()
+    signal.signal(signal.SIGTERM, agent.stop)
+    signal.signal(signal.SIGINT, agent.stop)
+    agent.run()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,103 @@
+"""The health agent against the running stack: one pass run in this process finds and repairs what
+the test broke on purpose."""
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+os.environ.setdefault("ABACO_CONF", str(ROOT / "local-dev.conf"))
+
+from actors import codes  # noqa: E402
+from actors.config import conf  # noqa: E402
+from actors.health import HealthAgent  # noqa: E402
+from actors.models import Worker, now_epoch  # noqa: E402
+from tests.functional.conftest import TENANT, f, wait_for, wait_for_actor_status, wait_for_execution  # noqa: E402
+
+
+def only_worker(api, actor_id: str) -> dict:
+    workers = api.result("GET", f"/actors/{actor_id}/workers")
+    assert len(workers) == 1, workers
+    return workers[0]
+
+
+def test_dead_worker_is_replaced_and_its_message_still_runs(api, make_actor, docker_client):
+    actor = make_actor()
+    wait_for_actor_status(api, actor["id"], "READY")
+    dead = only_worker(api, actor["id"])
+    docker_client.containers.get(dead["cid"]).kill()
+    wait_for(lambda: not docker_client.containers.list(filters={"id": dead["cid"]}), timeout=20,
+             what="the killed worker container to go")
+    # the record still says READY, so the message POST does not request a worker: the message waits
+    execution_id = api.result("POST", f"/actors/{actor['id']}/messages", data={"message": "after death"})[f("execution_id")]
+
+    report = HealthAgent().check_once()
+
+    assert dead["id"] in report.removed
+    assert report.replaced, report
+    execution = wait_for_execution(api, actor["id"], execution_id)
+    assert execution[f("worker_id")] != dead["id"]
+    assert execution[f("exit_code")] == 0
+
+
+def test_worker_stuck_starting_is_removed(api, make_actor):
+    actor = make_actor()
+    wait_for_actor_status(api, actor["id"], "READY")
+    dbid = f"{TENANT}_{actor['id']}"
+    stuck = Worker.request(dbid, TENANT)  # a request no spawner ever took up
+    Worker.update_fields(dbid, stuck, create_time=str(time.time() - 3600))
+    report = HealthAgent().check_once()
+    assert stuck in report.removed
+    assert stuck not in Worker.get_workers(dbid)
+    assert len(Worker.get_workers(dbid)) == 1  # the real worker is untouched
+
+
+def test_idle_worker_past_ttl_is_stopped(api, make_actor):
+    actor = make_actor()
+    wait_for_actor_status(api, actor["id"], "READY")
+    worker = only_worker(api, actor["id"])
+    dbid = f"{TENANT}_{actor['id']}"
+    Worker.update_fields(dbid, worker["id"], last_execution_time=str(time.time() - 120))
+    agent = HealthAgent()
+    agent.ttl = 60
+    report = agent.check_once()
+    assert worker["id"] in report.stopped_idle
+    wait_for(lambda: not api.result("GET", f"/actors/{actor['id']}/workers"), timeout=30,
+             what="the idle worker to stop")
+
+
+def test_orphaned_container_is_removed(docker_client):
+    container = docker_client.containers.create(
+        "abacosamples/test", labels={"org.abaco.role": "actor", "org.abaco.actor": "gone_actor",
+                                     "org.abaco.worker": "goneworker"})
+    report = HealthAgent().check_once()
+    assert container.id[:12] in report.containers_removed
+    assert not docker_client.containers.list(all=True, filters={"id": container.id})
+
+
+def test_ipc_folders_of_gone_workers_are_removed():
+    root = conf().get("workers", "socket_host_path_dir", "")
+    if not root:
+        pytest.skip("no socket_host_path_dir configured")
+    stale = Path(root) / f"gone{uuid.uuid4().hex[:8]}"
+    stale.mkdir(parents=True)
+    (stale / "x.sock").write_text("")
+    report = HealthAgent().check_once()
+    assert stale.name in report.dirs_removed
+    assert not stale.exists()
+
+
+def test_worker_in_error_is_removed():
+    dbid = f"{TENANT}_{'health' + uuid.uuid4().hex[:6]}"
+    worker_id = Worker.request(dbid, TENANT)
+    Worker.set_status(dbid, worker_id, codes.ERROR, health_check=now_epoch())
+    try:
+        assert Worker.get(dbid, worker_id)["status"] == "ERROR (PREVIOUS REQUESTED)"
+        report = HealthAgent().check_once()
+        assert worker_id in report.removed
+    finally:
+        Worker.delete(dbid, worker_id)
