@@ -822,9 +822,11 @@ class Consumer:
         """Serve I/O (deliveries, heartbeats, scheduled calls) until ``until()`` is true or
         :meth:`close` is called; the calling thread becomes the owner."""
         self._owner = threading.get_ident()
+        outage = 0
         while not self._stop and not until():
             try:
                 self._ensure_connected()
+                outage = 0
                 self._drain()
                 self._connection.process_data_events(time_limit=poll)
                 self._drain()
@@ -834,6 +836,13 @@ class Consumer:
                 log.warning("consumer lost its connection to RabbitMQ (%r); reconnecting", exc)
                 self._lost = True
                 self._forget_connection()
+            except ChannelError as exc:
+                # connect() gave up after its timeout: a long broker outage must not end an agent;
+                # keep trying, and keep checking until() so a stop request is still honoured
+                outage += 1
+                log.error("RabbitMQ still unreachable (%s); retrying (outage round %d)", exc, outage)
+                self._lost = True
+                time.sleep(min(5.0, poll * outage))
         if self._stop:
             self._close_now()
 

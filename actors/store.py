@@ -26,6 +26,8 @@ from typing import Any
 import pymongo
 import redis
 from pymongo.errors import DuplicateKeyError, OperationFailure
+from redis.backoff import ExponentialBackoff
+from redis.retry import Retry
 
 logger = logging.getLogger(__name__)
 
@@ -208,6 +210,11 @@ class RedisStore(AbstractStore):
         redis_options.setdefault("socket_timeout", 30)
         redis_options.setdefault("socket_connect_timeout", 10)
         redis_options.setdefault("health_check_interval", 30)
+        # ride out a Redis restart: every write we issue sets a computed value, so a command retried
+        # after a dropped connection writes the same thing again
+        redis_options.setdefault("retry", Retry(ExponentialBackoff(cap=2.0, base=0.05), 12, supported_errors=(
+            redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError)))
+        redis_options.setdefault("retry_on_error", [redis.exceptions.ConnectionError, redis.exceptions.TimeoutError])
         self._pool = redis.ConnectionPool(host=host, port=int(port), db=int(db), password=password or None,
                                           decode_responses=True, **redis_options)
         self._redis = redis.Redis(connection_pool=self._pool)
