@@ -31,7 +31,7 @@ def parse_mount_specs(spec: str, username: str, tenant: str, tasdir: str | None)
             log.warning("skipping malformed mount spec %r (want host:container:ro|rw)", item)
             continue
         host_path, container_path, mode = parts
-        if not os.path.isabs(host_path) or not os.path.isabs(container_path) or ".." in item.split("/"):
+        if not all(os.path.isabs(p) and ".." not in p.split("/") for p in (host_path, container_path)):
             log.warning("skipping mount spec %r: paths must be absolute and may not contain '..'", item)
             continue
         mounts.append({"host_path": host_path, "container_path": container_path, "mode": mode})

@@ -48,7 +48,7 @@ start_web() {
     log "starting the web apps under gunicorn on $ABACO_BIND"
     (cd "$ABACO_ROOT" && "$VENV/bin/gunicorn" --daemon --pid "$(pidfile_path web)" \
         --bind "$ABACO_BIND" --worker-class gthread --workers "${ABACO_WEB_WORKERS:-2}" --threads 16 \
-        --timeout 300 --graceful-timeout 30 --access-logfile "$ABACO_LOGS/web-access.log" \
+        --timeout 300 --graceful-timeout 30 --limit-request-field_size 65536 --access-logfile "$ABACO_LOGS/web-access.log" \
         --error-logfile "$ABACO_LOGS/web.log" actors.app:app)
     wait_for --log "$ABACO_LOGS/web.log" "the web apps" 30 \
         curl -fsS -o /dev/null "http://$ABACO_BIND/actors"

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import time
 from typing import Any
 
@@ -62,11 +63,24 @@ def validate_actor_fields(fields: dict, ident: auth.Identity, owner: str | None 
     return fields
 
 
+# Docker's image reference grammar (distribution/reference): [registry[:port]/]path[:tag][@digest]
+_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_DOMAIN = r"(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*(?::[0-9]+)?"
+IMAGE_REFERENCE = re.compile(
+    rf"^(?:{_DOMAIN}/)?{_COMPONENT}(?:/{_COMPONENT})*(?::[\w][\w.-]{{0,127}})?(?:@[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{{32,}})?$"
+)
+
+
 def require_image(fields: dict) -> None:
     if not fields.get("image"):
         raise ResourceError(
             "Missing required field: {'image': 'The Docker image to use for the actor (required).'}"
         )
+    # upstream stored any string and failed later in the spawner; a name Docker can never resolve
+    # is refused here, before anything is written
+    image = fields["image"]
+    if len(image) > 255 or not IMAGE_REFERENCE.match(image):
+        raise ResourceError(f"Invalid image: {image[:300]!r} is not a valid Docker image reference.")
 
 
 def validate_queue(fields: dict) -> None:

@@ -49,7 +49,8 @@ class WebServer:
         self.log_path = log_dir / f"test-web-{port}.log"
         self.process = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--worker-class", "gthread",
-             "--workers", "1", "--threads", "8", "--timeout", "120", "actors.app:app"],
+             "--workers", "1", "--threads", "8", "--timeout", "120",
+             "--limit-request-field_size", "65536", "actors.app:app"],
             cwd=ROOT, env=env, stdout=self.log_path.open("ab"), stderr=subprocess.STDOUT,
         )
         self.wait_until_up()
