@@ -3,12 +3,13 @@ SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 .DEFAULT_GOAL := help
 
-.PHONY: help up down restart test services services-stop services-status images images-force
+.PHONY: help up down restart test bench services services-stop services-status images images-force
 
 help:
 	@echo "make up               install what is missing, start the whole stack, print the base URL"
 	@echo "make test             bring the stack up and run every test (PYTEST_ARGS='-m unit' for one marker)"
 	@echo "make down             stop exactly what 'make up' started"
+	@echo "make bench            measure Abaco against the Docker floor (bench/README.md)"
 	@echo "make services         start Redis, RabbitMQ and dockerd where not running (scripts/services.sh)"
 	@echo "make services-stop    stop what 'make services' started (never a service someone else started)"
 	@echo "make services-status  one line per service"
@@ -45,6 +46,12 @@ restart:
 
 # Everything once in the configured case (snake), then the functional suite again against a
 # camel-case server; `make test PYTEST_ARGS=...` runs only what you name, once.
+# Abaco against the Docker floor: table on stdout, JSON and PNG plots in bench/results/
+bench: up
+	command -v wrk >/dev/null || apt-get install -y -q wrk
+	.venv/bin/pip install -q -r bench/requirements.txt
+	.venv/bin/python bench/bench.py $(BENCH_ARGS)
+
 test: up
 ifeq ($(strip $(PYTEST_ARGS)),)
 	.venv/bin/python -m pytest

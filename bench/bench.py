@@ -1,0 +1,298 @@
+"""Abaco against the Docker floor, side by side in one run (`make bench`).
+
+Each figure is measured next to its floor with the same image and network mode, alternating runs so
+that a drifting machine affects both. Prints a table, saves it as JSON and draws PNG plots.
+
+    python bench/bench.py [--runs 40] [--burst 40] [--out bench/results]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import docker
+import requests
+
+ROOT = Path(__file__).resolve().parents[1]
+BASE = os.environ.get("ABACO_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
+IMAGE = os.environ.get("ABACO_BENCH_IMAGE", "abacosamples/test")
+NETWORK = os.environ.get("ABACO_BENCH_NETWORK", "host")  # local-dev runs actor containers with host networking
+POLL = 0.005
+
+session = requests.Session()
+
+
+# -- helpers ------------------------------------------------------------------------------------
+def api(method: str, path: str, **kwargs):
+    response = session.request(method, BASE + path, timeout=60, **kwargs)
+    response.raise_for_status()
+    return response.json()["result"]
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    index = min(len(ordered) - 1, max(0, round(p / 100 * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def summary(values: list[float]) -> dict:
+    return {"n": len(values), "p50": percentile(values, 50), "p90": percentile(values, 90),
+            "p99": percentile(values, 99), "mean": statistics.fmean(values) if values else float("nan")}
+
+
+def wait_until(predicate, timeout: float = 120, interval: float = POLL):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise TimeoutError("benchmark condition not reached")
+
+
+def new_actor(**fields) -> dict:
+    actor = api("POST", "/actors", json={"image": IMAGE, **fields})
+    wait_until(lambda: api("GET", f"/actors/{actor['id']}")["status"] == "READY", interval=0.05)
+    return actor
+
+
+def delete_actor(actor: dict) -> None:
+    session.delete(f"{BASE}/actors/{actor['id']}", timeout=60)
+
+
+def execution_status(actor_id: str, execution_id: str) -> str:
+    return api("GET", f"/actors/{actor_id}/executions/{execution_id}")["status"]
+
+
+# -- the floor ----------------------------------------------------------------------------------
+class Floor:
+    """create + start + wait + remove of the same image through the docker SDK."""
+
+    def __init__(self):
+        self.client = docker.DockerClient(base_url="unix://var/run/docker.sock", version="auto")
+        self.kwargs = {"network_mode": NETWORK} if NETWORK in ("host", "none", "bridge") else {}
+
+    def run_once(self) -> float:
+        started = time.perf_counter()
+        container = self.client.containers.create(IMAGE, environment={"MSG": "floor"}, detach=True, **self.kwargs)
+        container.start()
+        container.wait()
+        container.remove(force=True)
+        return time.perf_counter() - started
+
+
+# -- P1: latency --------------------------------------------------------------------------------
+def p1_latency(floor: Floor, runs: int) -> dict:
+    actor = new_actor()
+    abaco, bare = [], []
+    try:
+        for i in range(runs):
+            bare.append(floor.run_once())
+            started = time.perf_counter()
+            execution_id = api("POST", f"/actors/{actor['id']}/messages", data={"message": f"p1-{i}"})["execution_id"]
+            wait_until(lambda: execution_status(actor["id"], execution_id) == "COMPLETE")
+            abaco.append(time.perf_counter() - started)
+    finally:
+        delete_actor(actor)
+    return {"abaco": summary(abaco), "floor": summary(bare), "samples": {"abaco": abaco, "floor": bare}}
+
+
+# -- P2: throughput -----------------------------------------------------------------------------
+def p2_throughput(floor: Floor, burst: int, parallelism: int) -> dict:
+    actor = new_actor(max_workers=parallelism)
+    try:
+        if parallelism > 1:
+            api("POST", f"/actors/{actor['id']}/workers", json={"num": parallelism})
+            wait_until(lambda: sum(w["status"] == "READY" for w in api("GET", f"/actors/{actor['id']}/workers"))
+                       >= parallelism, interval=0.05)
+        started = time.perf_counter()
+        ids = [api("POST", f"/actors/{actor['id']}/messages", data={"message": f"p2-{i}"})["execution_id"]
+               for i in range(burst)]
+        wait_until(lambda: all(e["status"] == "COMPLETE"
+                               for e in api("GET", f"/actors/{actor['id']}/executions")["executions"]
+                               if e["id"] in ids) and True, timeout=600, interval=0.05)
+        abaco_seconds = time.perf_counter() - started
+    finally:
+        delete_actor(actor)
+    started = time.perf_counter()
+    with ThreadPoolExecutor(parallelism) as pool:
+        list(pool.map(lambda _: floor.run_once(), range(burst)))
+    floor_seconds = time.perf_counter() - started
+    return {"parallelism": parallelism, "abaco_per_s": burst / abaco_seconds, "floor_per_s": burst / floor_seconds,
+            "ratio": (burst / abaco_seconds) / (burst / floor_seconds)}
+
+
+# -- P3: API ------------------------------------------------------------------------------------
+def p3_api(runs: int) -> dict:
+    # queue "special" has no spawner in local-dev: nothing consumes, the POST alone is measured
+    actor = api("POST", "/actors", json={"image": IMAGE, "queue": "special"})
+    posts = []
+    try:
+        for i in range(runs * 5):
+            started = time.perf_counter()
+            api("POST", f"/actors/{actor['id']}/messages", data={"message": f"p3-{i}"})
+            posts.append(time.perf_counter() - started)
+        session.delete(f"{BASE}/actors/{actor['id']}/messages", timeout=60)
+    finally:
+        delete_actor(actor)
+    return {"post_message": summary(posts), "get_actors_rps": wrk_rps(BASE + "/actors"), "samples": {"post": posts}}
+
+
+def wrk_rps(url: str, seconds: int = 10) -> float | None:
+    if not shutil.which("wrk"):
+        print("wrk is not installed (apt-get install wrk); skipping the GET /actors load figure", file=sys.stderr)
+        return None
+    out = subprocess.run(["wrk", "-t2", "-c16", f"-d{seconds}s", url], capture_output=True, text=True).stdout
+    for line in out.splitlines():
+        if line.startswith("Requests/sec:"):
+            return float(line.split()[1])
+    return None
+
+
+# -- P4: worker start ---------------------------------------------------------------------------
+def p4_worker_start(runs: int) -> dict:
+    times = []
+    for _ in range(max(3, runs // 4)):
+        started = time.perf_counter()
+        actor = api("POST", "/actors", json={"image": IMAGE})
+        wait_until(lambda: api("GET", f"/actors/{actor['id']}")["status"] == "READY", interval=0.01)
+        times.append(time.perf_counter() - started)
+        delete_actor(actor)
+    return {"command_to_ready": summary(times)}
+
+
+# -- P5: stats cost -----------------------------------------------------------------------------
+def p5_stats_cost(floor: Floor, runs: int) -> dict:
+    sys.path.insert(0, str(ROOT))
+    os.environ.setdefault("ABACO_CONF", str(ROOT / "local-dev.conf"))
+    from actors.docker_utils import CgroupAccounting
+
+    accounting = CgroupAccounting("/sys/fs/cgroup", "abaco/bench")
+    cgroup, stats_api = [], []
+    for _ in range(runs):
+        started = time.perf_counter()
+        before = accounting.read()
+        accounting.reset_memory_peak()
+        accounting.usage_since(before)
+        cgroup.append(time.perf_counter() - started)
+    container = floor.client.containers.run(IMAGE, ["sleep", "30"], detach=True, network_mode="none")
+    try:
+        for _ in range(min(runs, 5)):
+            started = time.perf_counter()
+            container.stats(stream=False)
+            stats_api.append(time.perf_counter() - started)
+    finally:
+        container.remove(force=True)
+    accounting.remove()
+    return {"cgroup_files": summary(cgroup), "stats_api": summary(stats_api)}
+
+
+# -- report -------------------------------------------------------------------------------------
+def ms(seconds: float | None) -> str:
+    if seconds is None:
+        return "n/a"
+    return f"{seconds * 1e6:.0f} µs" if abs(seconds) < 0.001 else f"{seconds * 1000:.1f} ms"
+
+
+def table(results: dict) -> str:
+    p1, p3, p4, p5 = results["p1"], results["p3"], results["p4"], results["p5"]
+    rows = [
+        ("P1 latency p50", ms(p1["abaco"]["p50"]), ms(p1["floor"]["p50"]), f"+{ms(p1['abaco']['p50'] - p1['floor']['p50'])}", "within 50 ms"),
+        ("P1 latency p90", ms(p1["abaco"]["p90"]), ms(p1["floor"]["p90"]), "", ""),
+        ("P1 latency p99", ms(p1["abaco"]["p99"]), ms(p1["floor"]["p99"]), "", ""),
+    ]
+    for p2 in results["p2"]:
+        rows.append((f"P2 throughput x{p2['parallelism']}", f"{p2['abaco_per_s']:.2f}/s", f"{p2['floor_per_s']:.2f}/s",
+                     f"{p2['ratio']:.2f}x", ">= 0.8x"))
+    rps = p3["get_actors_rps"]
+    rows += [
+        ("P3 POST message p50", ms(p3["post_message"]["p50"]), "", "", "<= 10 ms"),
+        ("P3 POST message p99", ms(p3["post_message"]["p99"]), "", "", ""),
+        ("P3 GET /actors", "n/a" if rps is None else f"{rps:.0f} req/s", "", "", ">= 500 req/s"),
+        ("P4 worker start p50", ms(p4["command_to_ready"]["p50"]), "", "", "<= 1 s"),
+        ("P5 stats, cgroup files", ms(p5["cgroup_files"]["p50"]), ms(p5["stats_api"]["p50"]) + " (stats API)", "", "< 5 ms"),
+    ]
+    widths = [max(len(str(r[i])) for r in rows + [("figure", "abaco", "floor", "delta", "target")]) for i in range(5)]
+    lines = ["  ".join(str(c).ljust(w) for c, w in zip(("figure", "abaco", "floor", "delta", "target"), widths))]
+    lines += ["  ".join(str(c).ljust(w) for c, w in zip(r, widths)) for r in rows]
+    return "\n".join(lines)
+
+
+def plot(results: dict, out: Path) -> None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("matplotlib is not installed; no plots", file=sys.stderr)
+        return
+    p1 = results["p1"]["samples"]
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    ax.hist([x * 1000 for x in p1["floor"]], bins=30, alpha=0.6, label="floor: docker create+start+wait+remove")
+    ax.hist([x * 1000 for x in p1["abaco"]], bins=30, alpha=0.6, label="abaco: POST message -> COMPLETE")
+    ax.set_xlabel("milliseconds")
+    ax.set_ylabel("runs")
+    ax.set_title("P1: one execution vs the Docker floor")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(out / "p1_latency.png", dpi=110)
+    plt.close(fig)
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    posts = [x * 1000 for x in results["p3"]["samples"]["post"]]
+    ax.hist(posts, bins=40)
+    ax.set_xlabel("milliseconds")
+    ax.set_title("P3: POST /actors/{id}/messages (no worker consuming)")
+    fig.tight_layout()
+    fig.savefig(out / "p3_post_message.png", dpi=110)
+    plt.close(fig)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=int(os.environ.get("ABACO_BENCH_RUNS", 40)))
+    parser.add_argument("--burst", type=int, default=int(os.environ.get("ABACO_BENCH_BURST", 40)))
+    parser.add_argument("--out", default=str(ROOT / "bench" / "results"))
+    args = parser.parse_args()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    floor = Floor()
+    floor.run_once()  # warm the image and the daemon
+    results = {"machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
+                           "docker": floor.client.version().get("Version")},
+               "image": IMAGE, "network": NETWORK, "runs": args.runs, "burst": args.burst}
+    steps = [("p1", lambda: p1_latency(floor, args.runs)),
+             ("p2", lambda: [p2_throughput(floor, args.burst, k) for k in (1, 2, 4)]),
+             ("p3", lambda: p3_api(args.runs)),
+             ("p4", lambda: p4_worker_start(args.runs)),
+             ("p5", lambda: p5_stats_cost(floor, args.runs))]
+    for name, step in steps:
+        print(f"==> {name} ...", file=sys.stderr, flush=True)
+        started = time.monotonic()
+        results[name] = step()
+        print(f"    done in {time.monotonic() - started:.1f}s", file=sys.stderr, flush=True)
+    report = table(results)
+    print(report)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    (out / "latest.json").write_text(json.dumps(results, indent=2))
+    (out / f"bench-{stamp}.json").write_text(json.dumps(results, indent=2))
+    (out / "latest.txt").write_text(report + "\n")
+    plot(results, out)
+    print(f"==> saved {out / 'latest.json'} and plots in {out}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    threading.current_thread().name = "bench"
+    main()
