@@ -20,6 +20,9 @@ from actors.models import Actor, Worker, now_epoch
 log = logging.getLogger("actors.spawner")  # not __name__: run as __main__ by -m
 
 
+STARTING_UP = (codes.SPAWNER_SETUP, codes.PULLING_IMAGE, codes.CREATING_CONTAINER)
+
+
 class WorkerStartError(Exception):
     """The worker could not be brought to READY."""
 
@@ -71,7 +74,7 @@ class Spawner:
 
     def handle(self, cmd: dict, delivery) -> None:
         try:
-            self.process(cmd)
+            self.process(cmd, redelivered=bool(delivery.redelivered))
         except Exception:
             log.exception("command %s failed", cmd)
         finally:
@@ -80,7 +83,7 @@ class Spawner:
                 self.inflight -= 1
 
     # -- one command ------------------------------------------------------------------------
-    def process(self, cmd: dict) -> None:
+    def process(self, cmd: dict, redelivered: bool = False) -> None:
         dbid, worker_id = cmd["actor_id"], cmd["worker_id"]
         try:
             actor = Actor.get(dbid)
@@ -94,6 +97,9 @@ class Spawner:
             log.info("worker %s of %s has no record; nothing to do", worker_id, dbid)
             return
         status = worker.get("status")
+        if redelivered and status in STARTING_UP:
+            worker_id = self.restart_abandoned_start(actor, worker_id, worker)
+            status = codes.REQUESTED
         if status != codes.REQUESTED:
             if status in (codes.SHUTDOWN_REQUESTED, codes.SHUTTING_DOWN) or codes.is_worker_error(status):
                 Worker.delete(dbid, worker_id)
@@ -108,6 +114,17 @@ class Spawner:
             return
         if cmd.get("stop_existing"):
             self.stop_other_workers(dbid, worker_id)
+
+    def restart_abandoned_start(self, actor: dict, worker_id: str, worker: dict) -> str:
+        """A command comes back only when the spawner that had it died; its worker was left half
+        started. Throw that away and start a fresh worker in its place."""
+        dbid = actor["db_id"]
+        log.warning("worker %s of %s was left %s by a spawner that died; starting a fresh one",
+                    worker_id, dbid, worker.get("status"))
+        if worker.get("cid"):
+            self.discard_container(worker["cid"])
+        Worker.delete(dbid, worker_id)
+        return Worker.request(dbid, actor["tenant"])
 
     def start_worker(self, actor: dict, worker_id: str) -> None:
         dbid = actor["db_id"]

@@ -1,0 +1,214 @@
+"""Fault injection against the running stack: nothing accepted is lost, nothing runs twice.
+
+CI runs these at reduced size; longer runs take their sizes from the environment:
+
+    ABACO_CHAOS_MESSAGES=1000 ABACO_CHAOS_KILLS=20 make test PYTEST_ARGS="-m chaos"
+
+A message counts as accepted when its POST answered 200; every accepted message must end with a
+final execution status, and Docker's own event stream (not our records) tells how many times each
+execution's container exited successfully: never more than once.
+"""
+from __future__ import annotations
+
+import collections
+import os
+import random
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+ROOT = Path(__file__).resolve().parents[2]
+os.environ.setdefault("ABACO_CONF", str(ROOT / "local-dev.conf"))
+
+from actors.health import HealthAgent  # noqa: E402
+from tests.functional.conftest import TENANT, wait_for, wait_for_actor_status  # noqa: E402
+
+pytestmark = [pytest.mark.chaos, pytest.mark.slow]
+
+MESSAGES = int(os.environ.get("ABACO_CHAOS_MESSAGES", "200"))
+KILLS = int(os.environ.get("ABACO_CHAOS_KILLS", "8"))
+WORKERS = int(os.environ.get("ABACO_CHAOS_WORKERS", "4"))
+RESTART_MESSAGES = int(os.environ.get("ABACO_CHAOS_RESTART_MESSAGES", "60"))
+FINAL = {"COMPLETE"}
+
+
+class ContainerExits:
+    """Counts successful exits of actor containers per execution, from Docker's event stream."""
+
+    def __init__(self, docker_client, dbid: str):
+        self.successes: collections.Counter[str] = collections.Counter()
+        self.stream = docker_client.events(decode=True, filters={
+            "type": "container", "event": "die", "label": f"org.abaco.actor={dbid}"})
+        self.thread = threading.Thread(target=self.read, daemon=True)
+        self.thread.start()
+
+    def read(self) -> None:
+        try:
+            for event in self.stream:
+                attributes = event.get("Actor", {}).get("Attributes", {})
+                if attributes.get("org.abaco.role") == "actor" and attributes.get("exitCode") == "0":
+                    self.successes[attributes.get("org.abaco.execution", "")] += 1
+        except Exception:
+            pass  # closed at the end of the test
+
+    def close(self) -> None:
+        self.stream.close()
+
+
+class Burst:
+    """Posts messages from a thread, retrying a POST that failed (the client's view of an outage)."""
+
+    def __init__(self, api, actor_id: str, count: int, pause: float = 0.0):
+        self.api, self.actor_id, self.count, self.pause = api, actor_id, count, pause
+        self.accepted: list[str] = []
+        self.refused = 0
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def run(self) -> None:
+        for i in range(self.count):
+            deadline = time.monotonic() + 90
+            while time.monotonic() < deadline:
+                try:
+                    response = requests.post(f"{self.api.base_url}/actors/{self.actor_id}/messages",
+                                             data={"message": f"chaos-{i}"}, timeout=60)
+                    if response.status_code == 200:
+                        self.accepted.append(response.json()["result"]["execution_id"])
+                        break
+                    self.refused += 1
+                except requests.RequestException:
+                    self.refused += 1
+                time.sleep(0.2)
+            time.sleep(self.pause)
+
+
+def final_statuses(api, actor_id: str) -> dict[str, str]:
+    summary = api.result("GET", f"/actors/{actor_id}/executions")
+    return {e["id"]: e["status"] for e in summary["executions"]}
+
+
+def all_final(api, actor_id: str, execution_ids: list[str]) -> bool:
+    statuses = final_statuses(api, actor_id)
+    return all(statuses.get(e) in FINAL for e in execution_ids)
+
+
+def wait_all_final(api, actor_id: str, execution_ids: list[str], timeout: float) -> dict[str, str]:
+    def done():
+        statuses = final_statuses(api, actor_id)
+        return all(statuses.get(e) in FINAL for e in execution_ids) and statuses
+
+    try:
+        return wait_for(done, timeout=timeout, interval=1, what="every accepted message to reach a final status")
+    except AssertionError:
+        statuses = final_statuses(api, actor_id)
+        stuck = {e: statuses.get(e) for e in execution_ids if statuses.get(e) not in FINAL}
+        raise AssertionError(f"{len(stuck)} of {len(execution_ids)} executions not final: {list(stuck.items())[:10]}") from None
+
+
+def run_health_until(stop: threading.Event, every: float = 2.0) -> threading.Thread:
+    """The health agent's passes, faster than the stack's own interval."""
+
+    def loop():
+        agent = HealthAgent()
+        while not stop.is_set():
+            try:
+                agent.check_once()
+            except Exception:
+                pass
+            stop.wait(every)
+
+    thread = threading.Thread(target=loop, daemon=True)
+    thread.start()
+    return thread
+
+
+@pytest.fixture
+def chaos_actor(api, make_actor):
+    actor = make_actor(max_workers=WORKERS)
+    wait_for_actor_status(api, actor["id"], "READY")
+    if WORKERS > 1:
+        api.call("POST", f"/actors/{actor['id']}/workers", json={"num": WORKERS})
+    return actor
+
+
+def test_killing_workers_during_a_burst_loses_nothing(api, chaos_actor, docker_client):
+    actor_id, dbid = chaos_actor["id"], f"{TENANT}_{chaos_actor['id']}"
+    exits = ContainerExits(docker_client, dbid)
+    stop = threading.Event()
+    run_health_until(stop)
+    burst = Burst(api, actor_id, MESSAGES)
+    burst.thread.start()
+    kills = 0
+    pause = max(0.2, MESSAGES * 0.25 / max(1, WORKERS) / max(1, KILLS))  # spread the kills over the run
+    try:
+        while kills < KILLS and (burst.thread.is_alive() or not all_final(api, actor_id, burst.accepted)):
+            time.sleep(random.uniform(0.5, 1.5) * pause)
+            workers = docker_client.containers.list(filters={"label": [f"org.abaco.actor={dbid}", "org.abaco.role=worker"]})
+            if workers:
+                try:
+                    random.choice(workers).kill()
+                    kills += 1
+                except Exception:
+                    pass
+        burst.thread.join()
+        statuses = wait_all_final(api, actor_id, burst.accepted, timeout=120 + MESSAGES * 0.5)
+    finally:
+        stop.set()
+        exits.close()
+    twice = {e: n for e, n in exits.successes.items() if n > 1}
+    print(f"\nchaos kills: messages accepted={len(burst.accepted)} kills={kills} "
+          f"final={sum(s in FINAL for s in statuses.values())} ran-twice={len(twice)}")
+    assert len(burst.accepted) == MESSAGES
+    assert kills == KILLS
+    assert not twice, twice
+
+
+@pytest.mark.parametrize("service", ["rabbitmq", "redis"])
+def test_restarting_a_service_mid_burst_loses_nothing(api, make_actor, docker_client, service):
+    actor = make_actor()
+    wait_for_actor_status(api, actor["id"], "READY")
+    dbid = f"{TENANT}_{actor['id']}"
+    exits = ContainerExits(docker_client, dbid)
+    stop = threading.Event()
+    run_health_until(stop, every=5)
+    burst = Burst(api, actor["id"], RESTART_MESSAGES, pause=0.05)
+    burst.thread.start()
+    try:
+        wait_for(lambda: len(burst.accepted) >= RESTART_MESSAGES // 3, timeout=120, what="a third of the burst")
+        restarted = time.monotonic()
+        subprocess.run([str(ROOT / "scripts" / "services.sh"), "stop", service], check=True, capture_output=True)
+        subprocess.run([str(ROOT / "scripts" / "services.sh"), "start", service], check=True, capture_output=True)
+        burst.thread.join()
+        wait_for(lambda: requests.get(f"{api.base_url}/actors", timeout=10).status_code == 200, timeout=30,
+                 what="the API to answer again")
+        statuses = wait_all_final(api, actor["id"], burst.accepted, timeout=180)
+        recovered = time.monotonic() - restarted
+    finally:
+        stop.set()
+        exits.close()
+    twice = {e: n for e, n in exits.successes.items() if n > 1}
+    print(f"\nchaos {service} restart: accepted={len(burst.accepted)} refused-attempts={burst.refused} "
+          f"final={len(statuses)} recovered-in={recovered:.1f}s ran-twice={len(twice)}")
+    assert len(burst.accepted) == RESTART_MESSAGES
+    assert not twice, twice
+
+
+def test_killing_the_spawner_while_it_starts_workers(api, make_actor):
+    actor = make_actor(max_workers=3)
+    wait_for_actor_status(api, actor["id"], "READY")
+    pidfile = ROOT / ".run" / "pids" / "spawner.pid"
+    api.call("POST", f"/actors/{actor['id']}/workers", json={"num": 3})
+    time.sleep(0.3)  # deliberately mid-way: the spawner is creating the new workers now
+    pid = int(pidfile.read_text().strip())
+    os.kill(pid, 9)
+    subprocess.run([str(ROOT / "scripts" / "up.sh")], check=True, capture_output=True)
+    stop = threading.Event()
+    run_health_until(stop)
+    try:
+        wait_for(lambda: sum(w["status"] == "READY" for w in api.result("GET", f"/actors/{actor['id']}/workers")) == 3,
+                 timeout=120, interval=1, what="the actor to reach 3 READY workers")
+    finally:
+        stop.set()
