@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 
-from actors import admin_api, logs, message_api, permissions_api, reg_api
+from actors import admin_api, logs, message_api, metrics_api, permissions_api, reg_api
 
 logs.setup("web")
 
@@ -20,6 +20,7 @@ ROUTES = [
     (re.compile(r"^/actors/[^?]*/permissions"), permissions_api.app),
     (re.compile(r"^/actors"), reg_api.app),
     (re.compile(r"^/admin"), admin_api.app),  # /admin/dashboard
+    (re.compile(r"^/metrics"), metrics_api.app),  # Prometheus; no authentication (autoscaler trigger)
 ]
 MULTI_SLASH = re.compile(r"/{2,}")
 

@@ -30,13 +30,15 @@ def ensure_one_worker(actor: dict) -> str | None:
     return worker_id
 
 
-def stop_worker(dbid: str, worker_id: str, worker: dict, command: str) -> bool:
-    """Mark the worker SHUTDOWN_REQUESTED and send it ``command``; False if it is already gone.
+def stop_worker(dbid: str, worker_id: str, worker: dict, command: str,
+                only_from: tuple[str, ...] | None = None) -> bool:
+    """Mark the worker SHUTDOWN_REQUESTED and send it ``command``; False if it is already gone (or,
+    with ``only_from``, no longer in one of those statuses: the autoscaler stops only READY workers).
     A REQUESTED worker gets no message: the spawner drops a request whose worker is
     SHUTDOWN_REQUESTED (and deletes its control queue)."""
     try:
-        Worker.set_status(dbid, worker_id, codes.SHUTDOWN_REQUESTED)
-    except WorkerException as e:  # the worker may have gone meanwhile
+        Worker.set_status(dbid, worker_id, codes.SHUTDOWN_REQUESTED, only_from=only_from)
+    except WorkerException as e:  # the worker may have gone (or changed) meanwhile
         log.info("worker %s: %s", worker_id, e)
         return False
     if worker.get("status") != codes.REQUESTED:

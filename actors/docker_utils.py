@@ -14,7 +14,7 @@ import requests
 from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 
 from actors.config import conf
-from actors.errors import DockerError, DockerStartContainerError
+from actors.errors import DockerError, DockerStartContainerError, DockerStopContainerError
 
 log = logging.getLogger(__name__)
 
@@ -223,7 +223,8 @@ class RunResult:
     finish_time: float
     runtime: int
     logs: str
-    killed_reason: str | None = None
+    killed_reason: str | None = None  # "force_quit" or "max_run_time" when the worker stopped it
+    usage: Usage | None = None  # from the stats API (only when asked: the cgroup counters are better)
 
 
 def env_list(environment: dict[str, Any]) -> list[str]:
@@ -256,10 +257,13 @@ def run_actor_container(
     quit_event: threading.Event,
     on_logs: Callable[[str], None] | None = None,
     log_interval: float = 2.0,
+    sample_stats: bool = False,
 ) -> RunResult:
     """Create, start and supervise one actor container until it exits, is force-quit through
     ``quit_event`` or passes ``max_run_time``; returns its exit code, state and logs. The container
-    is removed afterwards unless ``leave_container``."""
+    is removed afterwards unless ``leave_container``. With ``sample_stats`` the stats API is read
+    while it runs (the fallback where the worker cannot read cgroup counters, see
+    :class:`StatsSampler`)."""
     try:
         container = client().containers.create(
             spec.image,
@@ -276,12 +280,16 @@ def run_actor_container(
         except (APIError, DockerException) as e:
             raise DockerStartContainerError(f"Could not start the actor container: {explain(e)}") from e
         start = time.time()
+        sampler = StatsSampler(container.id) if sample_stats else None
         on_start(start)
         killed = supervise(container, start, spec.max_run_time, quit_event, on_logs, log_interval)
         finish = time.time()
-        container.reload()
-        state = container.attrs.get("State") or {"unavailable": True}
-        logs = container.logs(stdout=True, stderr=True).decode("utf-8", "replace")
+        try:
+            container.reload()
+            state = container.attrs.get("State") or {"unavailable": True}
+        except (APIError, DockerException) as e:  # upstream crashed here (internals §8 item 20)
+            state = {"unavailable": True, "Error": explain(e)}
+        logs = container_logs(container.id)
         return RunResult(
             exit_code=state.get("ExitCode", "undetermined"),
             final_state=state,
@@ -290,6 +298,7 @@ def run_actor_container(
             runtime=int(finish - start),
             logs=logs,
             killed_reason=killed,
+            usage=sampler.finish() if sampler else None,
         )
     finally:
         if not spec.leave_container:
@@ -307,6 +316,10 @@ def supervise(container, start: float, max_run_time: int, quit_event: threading.
             return killed
         except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError):
             pass
+        except NotFound:  # removed behind our back: nothing left to supervise
+            return killed
+        except (APIError, DockerException) as e:
+            raise DockerError(f"Could not supervise container {container.id[:12]}: {explain(e)}") from e
         if killed is None:
             if quit_event.is_set():
                 killed = "force_quit"
@@ -318,9 +331,20 @@ def supervise(container, start: float, max_run_time: int, quit_event: threading.
                     container.stop(timeout=conf().get_int("workers", "stop_grace_seconds", 10))
                 except NotFound:
                     return killed
+                except (APIError, DockerException, requests.exceptions.RequestException) as e:
+                    log.warning("stop of %s failed (%s); killing it", container.id[:12], e)
+                    try:
+                        container.kill()
+                    except NotFound:
+                        return killed
+                    except (APIError, DockerException) as e2:
+                        raise DockerStopContainerError(f"Could not stop container {container.id[:12]}: {e2}") from e2
         if on_logs and time.monotonic() - last_logs > log_interval:
             last_logs = time.monotonic()
-            on_logs(container.logs(stdout=True, stderr=True).decode("utf-8", "replace"))
+            try:  # live logs are a convenience: a hiccup must not end the supervision
+                on_logs(container_logs(container.id))
+            except Exception as e:
+                log.warning("could not store the live logs of %s: %s", container.id[:12], e)
 
 
 # -- resource accounting ------------------------------------------------------------------------
@@ -329,6 +353,57 @@ class Usage:
     cpu: int = 0  # nanoseconds of CPU time (cpuacct.usage)
     io: int = 0  # bytes read and written on block devices
     memory: int = 0  # peak memory in bytes
+
+
+def usage_from_stats(sample: dict) -> Usage:
+    """cpu (ns), block io (bytes) and peak memory of one stats API sample; all three are cumulative
+    over the container's life (upstream summed them over samples, so its totals grew quadratically
+    with the run time, internals §8 item 24)."""
+    cpu = ((sample.get("cpu_stats") or {}).get("cpu_usage") or {}).get("total_usage") or 0
+    io = 0
+    for entry in (sample.get("blkio_stats") or {}).get("io_service_bytes_recursive") or []:
+        if str(entry.get("op", "")).lower() == "total":
+            io += int(entry.get("value") or 0)
+    memory = (sample.get("memory_stats") or {}).get("max_usage") or 0
+    return Usage(cpu=int(cpu), io=io, memory=int(memory))
+
+
+class StatsSampler:
+    """The fallback where cgroup counters are out of reach: follow the Docker stats stream of a
+    running container and keep the last (largest) cumulative values. The stream gives a sample
+    about once a second and ends when the container exits, so what ran in the last second, or all
+    of a run shorter than the first sample, is missed; this is why cgroup accounting comes first
+    (DESIGN §6; bench/stats_cost.py measures both)."""
+
+    def __init__(self, cid: str):
+        self.cid = cid
+        self.usage = Usage()
+        self.samples = 0
+        self._stream = None
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="stats", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self._stream = client().api.stats(self.cid, decode=True, stream=True)
+            for sample in self._stream:
+                if self._done.is_set():
+                    break
+                if not sample.get("read", "").startswith("0001-"):  # the zero sample after exit
+                    u = usage_from_stats(sample)
+                    self.usage = Usage(cpu=max(self.usage.cpu, u.cpu), io=max(self.usage.io, u.io),
+                                       memory=max(self.usage.memory, u.memory))
+                    self.samples += 1
+        except (APIError, DockerException, requests.exceptions.RequestException, ValueError) as e:
+            if not self._done.is_set():
+                log.info("stats of container %s: %s", self.cid[:12], e)
+
+    def finish(self, timeout: float = 3.0) -> Usage:
+        """After the container exited: the stream ends by itself; don't wait long for it."""
+        self._done.set()
+        self._thread.join(timeout)
+        return self.usage
 
 
 class CgroupAccounting:

@@ -155,7 +155,12 @@ class HealthAgent:
 
     def remove_orphan_containers(self, actors: dict, workers: dict[str, dict], report: Report) -> None:
         """Worker and actor containers whose actor or worker record is gone."""
-        for container in docker_utils.list_containers(**{docker_utils.ROLE_LABEL: ""}):
+        containers = docker_utils.list_containers(**{docker_utils.ROLE_LABEL: ""})
+        # records read again after the listing: a container is made after its records, so this read
+        # sees the records of every container listed (the pass's earlier snapshot may predate them)
+        actors = {a["db_id"]: a for a in Actor.list_all()}
+        workers = Worker.all_by_actor()
+        for container in containers:
             labels = container.get("Labels") or {}
             dbid, worker_id = labels.get(docker_utils.ACTOR_LABEL), labels.get(docker_utils.WORKER_LABEL)
             if dbid in actors and worker_id in workers.get(dbid, {}):
@@ -174,7 +179,10 @@ class HealthAgent:
             root = conf().get("workers", option, "")
             if not root or not os.path.isdir(root):
                 continue
-            for name in os.listdir(root):
+            names = os.listdir(root)
+            # as for containers: a folder is made after its worker's record, so read the records after listing
+            worker_ids = {wid for workers in Worker.all_by_actor().values() for wid in workers}
+            for name in names:
                 if name not in worker_ids:
                     shutil.rmtree(os.path.join(root, name), ignore_errors=True)
                     report.dirs_removed.append(name)

@@ -154,9 +154,11 @@ class Spawner:
             raise WorkerStartError(str(e)) from e
         finally:
             handshake.delete()
+        # READY unless the status changed since this command was taken up: a new worker may already
+        # have put the actor in ERROR (e.g. missing configuration) and that must stay visible
         try:
-            if Actor.get(dbid).get("status") != codes.READY:
-                Actor.set_status(dbid, codes.READY, " ")
+            Actor.set_status(dbid, codes.READY, " ",
+                             unless_changed_from=(actor.get("status"), actor.get("status_message")))
         except (NotFound, KeyError):
             pass
 

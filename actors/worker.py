@@ -8,6 +8,23 @@ a worker that dies mid-execution leaves the message to be redelivered.
 
 The consumer thread drives all AMQP I/O (so heartbeats keep flowing); each execution runs in its
 own thread, and control commands (stop, force quit, status pings) arrive on ``worker_<id>``.
+
+Per execution (API ref §7, internals §2.6 and §4.6): a results socket (always) and, for a binary
+message, a FIFO are made under ``[workers] socket_host_path_dir`` / ``fifo_host_path_dir`` in a
+folder named after this worker (bind-mounted at the same path into this container by the spawner,
+so the paths are host paths) and mounted into the actor container; results are forwarded to
+``results_<dbid>_<eid>`` while the container runs and drained before the execution becomes
+COMPLETE, so a synchronous caller never misses one.
+
+Missing socket/FIFO configuration (upstream: actor ERROR, nack, the worker dies): the actor goes to
+ERROR with a message naming the option, the message goes back to the inbox (nack + requeue, its
+execution stays SUBMITTED and runs once the configuration is fixed and a worker restarts, e.g. by a
+PUT with ``force``) and this worker stops cleanly.
+
+An execution stopped by the worker or by Docker ends COMPLETE like upstream's, with Docker's
+``State`` as ``final_state`` plus two keys of ours that say why: ``AbacoStopReason``
+(``max_run_time``, ``force_quit``, ``worker_stop`` or ``mem_limit``) and ``AbacoMessage`` (a
+sentence for people).
 """
 from __future__ import annotations
 
@@ -17,7 +34,7 @@ import threading
 import time
 from typing import Any
 
-from actors import channels, codes, docker_utils, logs
+from actors import channels, codes, docker_utils, ipc, logs
 from actors.config import conf
 from actors.errors import DAOError, DockerError, DockerStartContainerError, NotFound, WorkerException
 from actors.models import Actor, Execution, Logs, Worker, display_id, now_epoch
@@ -36,6 +53,7 @@ class WorkerProcess:
         self.inbox = channels.actor_queue_name(self.dbid)
         self.control = channels.worker_queue_name(self.worker_id)
         self.quit_event = threading.Event()  # force-quit of the current execution
+        self.quit_reason = "force_quit"  # or "worker_stop": why quit_event was set
         self.stopping = threading.Event()  # no new messages; exit when idle
         self.terminate_requested = False
         self.current_execution: str | None = None
@@ -47,7 +65,15 @@ class WorkerProcess:
         )
 
     # -- start-up and the loop --------------------------------------------------------------
+    def ipc_roots(self) -> list[str]:
+        c = conf()
+        return [c.get("workers", "socket_host_path_dir", ""), c.get("workers", "fifo_host_path_dir", "")]
+
     def run(self) -> None:
+        try:
+            ipc.make_worker_dirs(self.ipc_roots(), self.worker_id)
+        except OSError as e:  # reported per execution, where it matters
+            log.error("could not create the results/FIFO folders of worker %s: %s", self.worker_id, e)
         self.consumer = channels.Consumer()
         self.consumer.subscribe(channels.WorkerChannel(self.worker_id), self.on_control, prefetch=1)
         Worker.set_status(self.dbid, self.worker_id, codes.READY)
@@ -64,6 +90,7 @@ class WorkerProcess:
             pass
         Worker.delete(self.dbid, self.worker_id)
         self.accounting.remove()
+        ipc.remove_worker_dirs(self.ipc_roots(), self.worker_id)
         self.consumer.close()
         channels.delete_queue(self.control)
         log.info("worker %s of %s stopped", self.worker_id, self.dbid)
@@ -74,6 +101,7 @@ class WorkerProcess:
             self.stopping.set()
             self.consumer.cancel(self.inbox)
         if force_quit:
+            self.quit_reason = "worker_stop"
             self.quit_event.set()
 
     # -- control channel (consumer thread) --------------------------------------------------
@@ -86,9 +114,11 @@ class WorkerProcess:
         elif value == codes.STOP_NO_DELETE:
             self.request_stop(force_quit=False)
         elif value == codes.FORCE_QUIT:
+            self.quit_reason = "force_quit"
             self.quit_event.set()
         elif isinstance(value, dict) and value.get("command") == codes.FORCE_QUIT:
             if value.get("execution_id") == self.current_execution:
+                self.quit_reason = "force_quit"
                 self.quit_event.set()
             else:
                 log.info("ignoring force quit of %s: not running here now", value.get("execution_id"))
@@ -112,6 +142,7 @@ class WorkerProcess:
             return
         self.busy.set()
         self.quit_event.clear()
+        self.quit_reason = "force_quit"
         self.current_execution = msg.get("_abaco_execution_id")
         threading.Thread(target=self.execute, args=(msg, delivery), name="execution", daemon=True).start()
 
@@ -119,14 +150,27 @@ class WorkerProcess:
         requeue = False
         try:
             requeue = self.run_execution(msg)
-        except Exception:
+        except Exception as e:
             log.exception("unexpected error running a message of %s", self.dbid)
+            self.record_failure(msg.get("_abaco_execution_id"), f"Error executing container: {e}")
         finally:
             if requeue:
                 delivery.nack(requeue=True)
             else:
                 delivery.ack()
             self.set_idle()
+            channels.close_thread_connection()  # this thread's publisher (events, status) ends with it
+
+    def record_failure(self, execution_id: str | None, reason: str) -> None:
+        """An execution that failed in the worker ends COMPLETE with the reason in final_state (its
+        message is acknowledged: retrying would most likely fail the same way)."""
+        if not execution_id:
+            return
+        try:
+            Execution.finalize(self.dbid, execution_id, exit_code="undetermined", finish_time=now_epoch(),
+                               final_state={"unavailable": True, "Error": reason})
+        except Exception as e:  # already final, or the store is gone too
+            log.error("could not record the failure of execution %s: %s", execution_id, e)
 
     def set_idle(self) -> None:
         try:
@@ -147,44 +191,110 @@ class WorkerProcess:
         if execution["status"] in codes.FINAL_EXECUTION_STATUSES:
             log.info("execution %s is already %s; not running it again", execution_id, execution["status"])
             return False
+        c = conf()
+        socket_dir = c.get("workers", "socket_host_path_dir", "")
+        fifo_dir = c.get("workers", "fifo_host_path_dir", "")
+        binary = msg.get("_abaco_Content_Type") == codes.CONTENT_BINARY
+        if not socket_dir:
+            return self.configuration_error("Abaco is not configured for results data: "
+                                            "[workers] socket_host_path_dir is not set.")
+        if binary and not fifo_dir:
+            return self.configuration_error("Abaco is not configured for binary data: "
+                                            "[workers] fifo_host_path_dir is not set.")
         Worker.set_status(self.dbid, self.worker_id, codes.BUSY)
         Execution.update_fields(self.dbid, execution_id, worker_id=self.worker_id)
         spec = self.run_spec(actor, msg)
+        results = fifo = None
+        try:
+            results = ipc.ResultsSocket(socket_dir, self.worker_id, execution_id)
+            if binary:
+                fifo = ipc.BinaryFifo(fifo_dir, self.worker_id, execution_id, bytes(msg.get("message") or b""))
+                fifo.open()
+        except OSError as e:
+            for thing in (results, fifo):
+                if thing is not None:
+                    thing.finish()
+            return self.start_failed(execution_id, DockerStartContainerError(
+                f"Could not create the results socket or the binary FIFO: {e}"))
+        spec.mounts += [results.mount()] + ([fifo.mount()] if fifo else [])
+        results_channel = channels.ExecutionResultsChannel(self.dbid, execution_id)
+        results.start(results_channel.put_result, on_exit=channels.close_thread_connection)
 
         def on_start(start: float) -> None:
+            if fifo is not None:
+                fifo.start_writer()
             Execution.set_status(self.dbid, execution_id, codes.RUNNING, start_time=str(start), worker_id=self.worker_id)
 
         before = self.accounting.read()
         self.accounting.reset_memory_peak()
         try:
             result = docker_utils.run_actor_container(
-                spec, on_start, self.quit_event, on_logs=lambda text: Logs.set(execution_id, text)
+                spec, on_start, self.quit_event, on_logs=lambda text: Logs.set(execution_id, text),
+                sample_stats=not spec.cgroup_parent,
             )
         except DockerStartContainerError as e:
             return self.start_failed(execution_id, e)
         except DockerError as e:
             log.error("execution %s failed: %s", execution_id, e)
-            Execution.set_status(self.dbid, execution_id, codes.COMPLETE, exit_code="undetermined",
-                                 final_state={"unavailable": True, "Error": str(e)})
+            self.record_failure(execution_id, str(e))
             return False
+        finally:
+            if fifo is not None:
+                fifo.finish()
+            results.finish()  # every result is on its queue before the execution is COMPLETE
         self.consecutive_errors = 0
-        usage = self.accounting.usage_since(before) if spec.cgroup_parent else docker_utils.Usage()
+        if spec.cgroup_parent:
+            usage = self.accounting.usage_since(before)
+        else:
+            usage = result.usage or docker_utils.Usage()
         Logs.set(execution_id, result.logs)
-        Execution.set_status(
-            self.dbid, execution_id, codes.COMPLETE,
+        Execution.finalize(
+            self.dbid, execution_id,
             runtime=result.runtime, cpu=usage.cpu, io=usage.io, exit_code=result.exit_code,
-            final_state=result.final_state, start_time=str(result.start_time),
+            final_state=self.final_state(result, spec), start_time=str(result.start_time),
             finish_time=str(result.finish_time),
         )
         return False
+
+    def final_state(self, result: docker_utils.RunResult, spec: docker_utils.RunSpec) -> dict:
+        """Docker's State, plus why the container was stopped when it did not end by itself."""
+        state = dict(result.final_state)
+        reason = result.killed_reason
+        if reason == "force_quit":
+            reason = self.quit_reason
+        if reason is None and state.get("OOMKilled"):
+            reason = "mem_limit"
+        if reason is None:
+            return state
+        messages = {
+            "max_run_time": f"The execution ran longer than the maximum run time of {spec.max_run_time} "
+                            "seconds ([workers] max_run_time) and was stopped.",
+            "force_quit": "The execution was force-quit.",
+            "worker_stop": "The execution was stopped because its worker was stopped.",
+            "mem_limit": f"The container ran out of memory (limit {spec.mem_limit}) and was killed.",
+        }
+        state["AbacoStopReason"] = reason
+        state["AbacoMessage"] = messages.get(reason, reason)
+        return state
+
+    def configuration_error(self, reason: str) -> bool:
+        """Upstream put the actor in ERROR, nacked and died. We do the same, but stop cleanly: the
+        message goes back to the inbox (not lost; its execution stays SUBMITTED)."""
+        log.error("actor %s: %s", self.dbid, reason)
+        try:
+            Actor.set_status(self.dbid, codes.ERROR, reason)
+        except Exception as e:
+            log.error("could not put actor %s in ERROR: %s", self.dbid, e)
+        # scheduled before the nack, so the message cannot come back to this worker
+        self.consumer.threadsafe(lambda: self.request_stop(force_quit=False))
+        return True
 
     def start_failed(self, execution_id: str, error: Exception) -> bool:
         self.consecutive_errors += 1
         log.error("execution %s could not start (%d in a row): %s", execution_id, self.consecutive_errors, error)
         if self.consecutive_errors > MAX_CONSECUTIVE_START_ERRORS:
             Actor.set_status(self.dbid, codes.ERROR, f"Error starting actor containers: {error}")
-            Execution.set_status(self.dbid, execution_id, codes.COMPLETE, exit_code="undetermined",
-                                 final_state={"unavailable": True, "Error": str(error)})
+            self.record_failure(execution_id, str(error))
             self.consumer.threadsafe(lambda: self.request_stop(force_quit=False))
             return False
         time.sleep(min(5, self.consecutive_errors))

@@ -2,7 +2,7 @@
 # Build the project's images without a registry (DESIGN §6), in order:
 #   bases    abaco/busybox:local, abaco/python-base:local   (skipped when present, unless --force)
 #   core     .build/wheelhouse, then abaco/core:dev          (layer cache keeps rebuilds to seconds)
-#   samples  abacosamples/test (= jstubbs/abaco_test)
+#   samples  abacosamples/test (= jstubbs/abaco_test), abacosamples/py3_sdk, py3_func, wc, sleep_loop
 #
 #   images/build.sh [all|bases|core|samples] [--force]       (default: all)
 #
@@ -36,6 +36,7 @@ build_core() {
 
 build_samples() {
     image_exists abaco/busybox:local || "$HERE/base/busybox.sh"
+    image_exists abaco/python-base:local || "$HERE/base/python.sh"
     "$HERE/samples.sh"
 }
 

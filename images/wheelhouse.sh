@@ -2,10 +2,12 @@
 # Build the wheelhouse the image builds install from (DESIGN §6: a `pip install` inside a build cannot reach
 # the package index, so the host downloads and builds every wheel first).
 #
-#   images/wheelhouse.sh [--force] [--with-test]
+#   images/wheelhouse.sh [--force] [--with-test | --sdk]
 #
 # Output: .build/wheelhouse/*.whl and .build/wheelhouse/.stamp. The build is skipped when the stamp matches
 # the sha256 of the requirement files (requirements.txt, plus requirements-test.txt with --with-test).
+# --sdk builds the small wheelhouse of the sample actor images instead: images/sdk/requirements.txt
+# (cloudpickle) into .build/wheelhouse-sdk, kept apart so the core image's stays as it is.
 # The images' Python is Debian bookworm's 3.11: with a host Python 3.11 `pip wheel` is used; with another
 # host Python, binary wheels for cp311 manylinux are downloaded instead (`pip download --only-binary`).
 # The pip is the repo venv's (.venv) when there is one, else python3's.
@@ -25,16 +27,24 @@ TARGET_PY_FULL="${TARGET_PY_FULL:-}"
 BASE_IMAGE="${BASE_IMAGE:-abaco/python-base:local}"
 FORCE=0
 WITH_TEST=0
+SDK=0
 for arg in "$@"; do
     case "$arg" in
         --force) FORCE=1 ;;
         --with-test) WITH_TEST=1 ;;
-        *) die "usage: $0 [--force] [--with-test]" ;;
+        --sdk) SDK=1 ;;
+        *) die "usage: $0 [--force] [--with-test | --sdk]" ;;
     esac
 done
 
 REQS=("$ABACO_ROOT/requirements.txt")
 ((WITH_TEST)) && REQS+=("$ABACO_ROOT/requirements-test.txt")
+if ((SDK)); then
+    ((WITH_TEST)) && die "--sdk and --with-test do not go together"
+    WHEELHOUSE="$ABACO_BUILD/wheelhouse-sdk"
+    REQS=("$ABACO_ROOT/images/sdk/requirements.txt")
+fi
+WHEELHOUSE_NAME="${WHEELHOUSE#"$ABACO_ROOT"/}"
 
 host_python() {
     if [[ -x "$ABACO_ROOT/.venv/bin/python" ]]; then
@@ -159,7 +169,7 @@ complete_for_target() {
 
 main() {
     if ((!FORCE)) && stamp_ok; then
-        log "wheelhouse up to date ($(find "$WHEELHOUSE" -name '*.whl' | wc -l) wheels in .build/wheelhouse)"
+        log "wheelhouse up to date ($(find "$WHEELHOUSE" -name '*.whl' | wc -l) wheels in $WHEELHOUSE_NAME)"
         return 0
     fi
     # shellcheck disable=SC2034 # t0 is read through timer_elapsed
@@ -173,7 +183,7 @@ main() {
     for f in "${REQS[@]}"; do args+=(-r "$f"); done
 
     timer_start t0
-    local tmp="$ABACO_BUILD/wheelhouse.new"
+    local tmp="$WHEELHOUSE.new"
     rm -rf "$tmp"
     mkdir -p "$tmp"
     if [[ "$pyver" == "$TARGET_PY" ]]; then
@@ -192,7 +202,7 @@ main() {
     # Swap in whole: no stale wheels of older pins stay behind (they would bloat every image build).
     rm -rf "$WHEELHOUSE"
     mv "$tmp" "$WHEELHOUSE"
-    log "wheelhouse built in $(timer_elapsed t0) s: $(find "$WHEELHOUSE" -name '*.whl' | wc -l) wheels, $(du -sh "$WHEELHOUSE" | cut -f1)"
+    log "wheelhouse $WHEELHOUSE_NAME built in $(timer_elapsed t0) s: $(find "$WHEELHOUSE" -name '*.whl' | wc -l) wheels, $(du -sh "$WHEELHOUSE" | cut -f1)"
 }
 
 main

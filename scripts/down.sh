@@ -4,7 +4,9 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
+stop_pidfile prometheus 30 '^prometheus$'
 stop_pidfile health 30
+stop_pidfile events 30
 stop_pidfile spawner 30
 stop_pidfile web 30
 if docker_answers; then

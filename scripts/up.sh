@@ -74,17 +74,60 @@ start_agent() {
     owned_pid "$name" >/dev/null || { show_log_tail "$ABACO_LOGS/$name.out" 30; die "the $name exited at start"; }
 }
 
+# Prometheus scrapes /metrics every 5 s and, with [workers] autoscaling on, each scrape is one
+# autoscaling pass: it runs only then. Debian's package (about 20 MB) is installed either way, so the
+# autoscaling test (tests/functional/test_autoscaling.py) can start its own; without root that is
+# only a warning.
+ensure_prometheus_package() {
+    if ! package_installed prometheus && [[ $EUID -ne 0 ]]; then
+        warn "Debian's prometheus is not installed (needs root): autoscaling and its test need it"
+        return 0
+    fi
+    ensure_packages prometheus
+}
+
+start_prometheus() {
+    local addr="${ABACO_PROM_ADDR:-127.0.0.1:9090}" dir="$ABACO_RUN/prometheus" enabled
+    enabled="$("$VENV/bin/python" -c "from actors.config import conf; print(conf().get_bool('workers', 'autoscaling', False))")"
+    [[ "$enabled" == "True" ]] || return 0
+    [[ -x /usr/bin/prometheus ]] || die "autoscaling is on but Debian's prometheus is not installed (apt-get install prometheus)"
+    if owned_pid prometheus >/dev/null; then
+        info "Prometheus already running (pid $(read_pidfile prometheus))"
+        return 0
+    fi
+    if curl -s -o /dev/null "http://$addr/"; then
+        warn "something already answers on $addr: not starting Prometheus (choose another with ABACO_PROM_ADDR)"
+        return 0
+    fi
+    log "starting Prometheus on $addr: autoscaling is on, every scrape of /metrics is one pass"
+    mkdir -p "$dir/data"
+    # prometheus/prometheus.yml with this stack's addresses and an absolute path to the rules
+    sed -e "s|127.0.0.1:8000|$ABACO_BIND|" -e "s|127.0.0.1:9090|$addr|" \
+        -e "s|- alert.rules.yml|- $ABACO_ROOT/prometheus/alert.rules.yml|" \
+        "$ABACO_ROOT/prometheus/prometheus.yml" >"$dir/prometheus.yml"
+    (
+        cd "$dir" || exit 1
+        setsid /usr/bin/prometheus --config.file="$dir/prometheus.yml" --storage.tsdb.path="$dir/data" \
+            --web.listen-address="$addr" >>"$ABACO_LOGS/prometheus.log" 2>&1 </dev/null &
+        echo $! >"$(pidfile_path prometheus)"
+    )
+    wait_for --log "$ABACO_LOGS/prometheus.log" "Prometheus" 30 curl -fsS -o /dev/null "http://$addr/-/ready"
+}
+
 main() {
     timer_start t0
     cd "$ABACO_ROOT"
     ensure_packages curl
+    ensure_prometheus_package
     ensure_python_env
     "$ABACO_ROOT/scripts/services.sh" start all
     "$ABACO_ROOT/images/build.sh" all
     prepare_dirs
     start_web
     start_agent spawner actors.spawner
+    start_agent events actors.events
     start_agent health actors.health
+    start_prometheus
     printf '%s\n' "$ABACO_CONF" >"$ABACO_RUN/conf"
     log "Abaco is up in $(timer_elapsed t0)s (configuration: $ABACO_CONF)"
     echo "http://$ABACO_BIND"

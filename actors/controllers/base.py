@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from typing import Any, Callable
 
 from flask import request
@@ -13,15 +14,37 @@ from actors.responses import case, to_camel
 log = logging.getLogger(__name__)
 
 
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON value")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text} is out of range")
+    return value
+
+
+def parse_json(data: bytes | str) -> Any:
+    """Strict JSON: ValueError for anything RFC 8259 does not allow. Python's parser also takes
+    ``NaN``/``Infinity`` and turns ``1e400`` into infinity, which then broke integer fields (500) or
+    were stored and made every later response invalid JSON; and a deeply nested document blew its
+    recursion limit (500). All of them are bad input (400)."""
+    try:
+        return json.loads(data, parse_constant=_no_constant, parse_float=_finite_float)
+    except RecursionError:
+        raise ValueError("the JSON document is nested too deeply") from None
+
+
 def json_body() -> Any:
     """The parsed JSON body, or None when the request carries no JSON."""
     if not request.is_json or not request.get_data(cache=True):
         return None
     try:
-        return json.loads(request.get_data(cache=True))
-    except (ValueError, UnicodeDecodeError):
+        return parse_json(request.get_data(cache=True))
+    except (ValueError, UnicodeDecodeError) as e:
         raise ResourceError(
-            "Unable to process the JSON description. The body is not valid JSON; check its syntax."
+            f"Unable to process the JSON description. The body is not valid JSON ({e}); check its syntax."
         ) from None
 
 
@@ -66,7 +89,7 @@ def as_force(value: Any) -> bool:
 def as_int(name: str, value: Any) -> int:
     if isinstance(value, bool):
         raise ResourceError(f"Invalid value for {name}: {value!r}; an integer is required.")
-    if isinstance(value, (int, float)):
+    if isinstance(value, int) or (isinstance(value, float) and math.isfinite(value)):
         return int(value)
     try:
         return int(str(value).strip())

@@ -1,28 +1,46 @@
-"""Messages: the hot path that feeds actors."""
+"""Messages: the hot path that feeds actors.
+
+Synchronous messages (API ref §8.6, internals §4.12): with ``?_abaco_synchronous=true`` (any case)
+the POST waits for the execution's first result, returned as ``application/octet-stream``, or for it
+to be COMPLETE without one, when the logs are returned as text (Flask's default ``text/html``, as
+upstream; ``""`` when there are none). Upstream waited for ever; we wait ``[web] sync_timeout``
+seconds (default 300) and then answer **408** with the error envelope, whose ``result`` is the usual
+asynchronous answer (``execution_id``, ``_links``): the execution is not cancelled and can be followed
+there (a client that retries the POST starts another execution). 408 rather than 400 so that a client
+can tell "still running" from a refused request. The wait is event-driven on the results queue
+(a consumer that returns as soon as a result arrives), with the execution status read every
+``SYNC_STATUS_INTERVAL`` seconds. Upstream's intended precheck (refuse when the mailbox is not
+empty) never worked (it read the wrong queue, internals §8 item 38); it stays off, so clients that
+worked keep working, and the timeout bounds the wait behind a long mailbox.
+"""
 from __future__ import annotations
 
-import json
 import logging
+import time
 from typing import Any
 
-from flask import Response, g, request
+from flask import Response, g, jsonify, request
 
 from actors import channels, codes
 from actors.config import conf
 from actors.controllers.authz import identity
-from actors.controllers.base import json_body
+from actors.controllers.base import json_body, parse_json
 from actors.controllers.workers import ensure_one_worker
 from actors.errors import ResourceError
 from actors.models import (
     Actor,
     Execution,
+    Logs,
     links_base,
 )
-from actors.responses import convert_keys, ok
+from actors.responses import convert_keys, envelope, ok
 
 log = logging.getLogger(__name__)
 
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+DEFAULT_SYNC_TIMEOUT = 300.0
+SYNC_STATUS_INTERVAL = 0.5  # seconds between looks at the execution status while no result comes
+SYNC_TIMEOUT_STATUS = 408
 
 
 def parse_message() -> tuple[Any, str]:
@@ -43,7 +61,7 @@ def parse_message() -> tuple[Any, str]:
         return body, codes.CONTENT_JSON
     raw = request.get_data(cache=True)
     try:
-        return json.loads(raw), codes.CONTENT_STR
+        return parse_json(raw), codes.CONTENT_STR
     except (ValueError, UnicodeDecodeError):
         raise ResourceError(
             "The request body could not be serialized. Pass JSON or a 'message' field "
@@ -87,7 +105,43 @@ def send_message(actor_id: str) -> Response:
             "messages": f"{base}/{actor['id']}/messages",
         },
     }
+    if is_synchronous():
+        return synchronous_response(actor, execution["id"], result)
     return ok(convert_keys(result))
+
+
+def is_synchronous() -> bool:
+    return str(request.args.get("_abaco_synchronous", "")).strip().lower() == "true"
+
+
+def synchronous_response(actor: dict, execution_id: str, async_result: dict) -> Response:
+    """Wait for the first result or the end of the execution (see the module doc)."""
+    dbid = actor["db_id"]
+    timeout = conf().get_float("web", "sync_timeout", DEFAULT_SYNC_TIMEOUT)
+    deadline = time.monotonic() + timeout
+    results = channels.ExecutionResultsChannel(dbid, execution_id)
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            break
+        result = results.get_result(min(SYNC_STATUS_INTERVAL, remaining))
+        if result is not None:
+            return Response(result, status=200, mimetype=codes.CONTENT_BINARY)
+        if Execution.get(dbid, execution_id).get("status") == codes.COMPLETE:
+            # the worker forwards every result before it writes COMPLETE; one more look is enough
+            result = results.get_result(0.1)
+            if result is not None:
+                return Response(result, status=200, mimetype=codes.CONTENT_BINARY)
+            return Response(Logs.get(execution_id), status=200, content_type="text/html; charset=utf-8")
+    body = envelope(
+        convert_keys(async_result),
+        f"Synchronous execution {execution_id} did not finish within {timeout:g} seconds ([web] sync_timeout); "
+        "it was not cancelled: follow it at the execution's URL.",
+        "error",
+    )
+    response = jsonify(body)
+    response.status_code = SYNC_TIMEOUT_STATUS
+    return response
 
 
 def messages_links(actor: dict) -> dict:

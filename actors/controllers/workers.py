@@ -7,8 +7,9 @@ from flask import Response, g
 
 from actors import codes
 from actors.commands import ensure_one_worker, send_start_command, stop_worker, stop_workers  # noqa: F401
+from actors.config import conf
 from actors.controllers.base import as_int, request_fields
-from actors.errors import WorkerException
+from actors.errors import ResourceError, WorkerException
 from actors.models import (
     Actor,
     Worker,
@@ -44,7 +45,12 @@ def requested_worker_count() -> int:
     value = request_fields().get("num")
     if value is None or value == "":
         return 1
-    return as_int("num", value) or 1  # upstream: 0 means 1
+    num = as_int("num", value) or 1  # upstream: 0 means 1
+    # upstream queued any number of start commands; more than a host may run is refused up front
+    limit = conf().get_int("spawner", "max_workers_per_host", 20)
+    if num < 0 or num > limit:
+        raise ResourceError(f"Invalid num: {num}; ask for between 1 and {limit} workers (max_workers_per_host).")
+    return num
 
 
 def get_worker(actor_id: str, worker_id: str) -> Response:

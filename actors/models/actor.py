@@ -6,6 +6,7 @@ from typing import Any
 
 from actors import codes, stores
 from actors.errors import DAOError, NotFound
+from actors.models import event
 from actors.models.common import (
     api_server_for,
     dbid_of,
@@ -88,12 +89,36 @@ class Actor:
         return record
 
     @staticmethod
-    def set_status(dbid: str, status: str, status_message: str | None = None) -> None:
+    def set_status(dbid: str, status: str, status_message: str | None = None,
+                   unless_changed_from: tuple[str, str] | None = None) -> bool:
+        """Write the status; READY and ERROR publish an event when the actor has a link or a
+        webhook (API ref §6.4). With ``unless_changed_from=(status, status_message)`` the write
+        happens only if the actor still has exactly those (checked atomically) and is not already
+        in ``status``: the spawner marks an actor READY that way, so an ERROR a new worker wrote in
+        the meantime is not overwritten. Returns whether it wrote."""
         fields: dict[str, Any] = {"status": status}
         if status_message:
             fields["status_message"] = status_message
-        stores.actors_store.update_fields(dbid, fields)
+        if unless_changed_from is None:
+            stores.actors_store.update_fields(dbid, fields)
+        else:
+            written = False
+
+            def move(current: dict) -> dict:
+                nonlocal written
+                seen = (current.get("status"), current.get("status_message"))
+                written = current.get("status") != status and seen == tuple(unless_changed_from)
+                return {**current, **fields} if written else current
+
+            stores.actors_store.within_transaction(move, dbid)
+            if not written:
+                return False
         log.info("actor %s -> %s %s", dbid, status, status_message or "")
+        if status in (codes.READY, codes.ERROR):
+            actor = stores.actors_store.get(dbid)
+            if isinstance(actor, dict):
+                event.actor_status_changed(actor, status, status_message)
+        return True
 
     @staticmethod
     def replace(dbid: str, fields: dict, restart: bool) -> dict:

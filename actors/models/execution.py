@@ -7,6 +7,7 @@ from typing import Any
 from actors import codes, stores
 from actors.config import conf
 from actors.errors import DAOError
+from actors.models import event
 from actors.models.common import display_id, display_time, links_base, new_id, now_epoch
 
 log = logging.getLogger(__name__)
@@ -57,6 +58,7 @@ class Execution:
         }
         record.update(fields)
         stores.executions_store[Execution.key(actor["db_id"], execution_id)] = record
+        Execution.count_status(record["status"])
         return record
 
     @staticmethod
@@ -104,6 +106,40 @@ class Execution:
         except KeyError:
             raise DAOError(f"Execution not found {execution_id}.") from None
         log.info("execution %s of %s -> %s", execution_id, dbid, status)
+        Execution.count_status(status)
+        return record
+
+    # Counters of executions entering each status, for /metrics (abaco_executions_total): keeping
+    # them costs one small write per status change, where counting per scrape meant reading every
+    # execution every 5 seconds. Their keys hold integers, which Execution.all() skips.
+    COUNTER_PREFIX = "_status_count_"
+
+    @staticmethod
+    def count_status(status: str) -> None:
+        try:
+            stores.executions_store.within_transaction(
+                lambda n: (n if isinstance(n, int) else 0) + 1, Execution.COUNTER_PREFIX + status, default=0)
+        except Exception:  # noqa: BLE001 - a metric must never fail an execution
+            log.warning("could not count an execution entering %s", status, exc_info=True)
+
+    @staticmethod
+    def status_counts() -> dict[str, int]:
+        """``{status: executions that entered it}`` since the counters exist."""
+        store = stores.executions_store
+        counts = {}
+        for status in EXECUTION_TRANSITIONS:
+            value = store.get(Execution.COUNTER_PREFIX + status)
+            counts[status] = value if isinstance(value, int) else 0
+        return counts
+
+    @staticmethod
+    def finalize(dbid: str, execution_id: str, **fields: Any) -> dict:
+        """The end of a run: COMPLETE with its stats, then the EXECUTION_COMPLETE event when the
+        actor has a link or a webhook (API ref §6.4)."""
+        record = Execution.set_status(dbid, execution_id, codes.COMPLETE, **fields)
+        actor = stores.actors_store.get(dbid)
+        if isinstance(actor, dict):
+            event.execution_completed(actor, record)
         return record
 
     @staticmethod

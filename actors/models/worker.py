@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, Collection
 
 from actors import codes, stores
 from actors.errors import WorkerException
@@ -41,6 +41,21 @@ class Worker:
         return worker_id if written else None
 
     @staticmethod
+    def request_if_fewer(dbid: str, tenant: str, limit: int) -> str | None:
+        """Atomically request a worker only while the actor has fewer than ``limit`` worker records
+        (the autoscaler's cap); returns its id if it did."""
+        worker_id = new_id()
+        record = Worker.requested_record(tenant, worker_id)
+
+        def add(workers: dict) -> dict:
+            if len(workers) >= limit:
+                return workers
+            return {**workers, worker_id: record}
+
+        workers = stores.workers_store.within_transaction(add, dbid, default={})
+        return worker_id if worker_id in workers else None
+
+    @staticmethod
     def get_workers(dbid: str) -> dict[str, dict]:
         return stores.workers_store.get(dbid) or {}
 
@@ -67,15 +82,19 @@ class Worker:
         return True
 
     @staticmethod
-    def set_status(dbid: str, worker_id: str, status: str, **fields: Any) -> dict:
+    def set_status(dbid: str, worker_id: str, status: str, only_from: Collection[str] | None = None,
+                   **fields: Any) -> dict:
         """Move a worker to ``status`` (checked against the lifecycle) and write ``fields`` with it,
-        in one atomic step. ``status='ERROR'`` is stored as ``ERROR (PREVIOUS <old>)``."""
+        in one atomic step. ``status='ERROR'`` is stored as ``ERROR (PREVIOUS <old>)``. With
+        ``only_from``, the move happens only from one of those statuses (else WorkerException 409)."""
 
         def move(workers: dict) -> dict:
             if worker_id not in workers:
                 raise WorkerException(f"Worker {worker_id} of actor {dbid} not found.", 404)
             worker = dict(workers[worker_id])
             current = worker.get("status", "")
+            if only_from is not None and current not in only_from:
+                raise WorkerException(f"Worker {worker_id} is {current!r}, not {' or '.join(only_from)}.", 409)
             new = codes.worker_error_status(current) if status == codes.ERROR else status
             if not Worker.allowed(current, new):
                 raise WorkerException(f"Invalid worker status transition {current!r} -> {new!r}.")

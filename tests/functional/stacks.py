@@ -53,7 +53,11 @@ class WebServer:
              "--limit-request-field_size", "65536", "actors.app:app"],
             cwd=ROOT, env=env, stdout=self.log_path.open("ab"), stderr=subprocess.STDOUT,
         )
-        self.wait_until_up()
+        try:
+            self.wait_until_up()
+        except BaseException:
+            self.stop()  # never leave a server behind that the fixture cannot stop
+            raise
 
     def wait_until_up(self, timeout: float = 30) -> None:
         deadline = time.monotonic() + timeout
@@ -63,7 +67,7 @@ class WebServer:
             try:
                 requests.options(self.base_url + "/actors", timeout=1)
                 return
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):  # not listening yet, or still booting
                 time.sleep(0.1)
         raise RuntimeError(f"test web server on {self.port} did not answer within {timeout}s")
 

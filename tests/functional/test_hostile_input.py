@@ -38,8 +38,8 @@ def actor(api):
     (b'"just a string"', "application/json"),
     (b'{"image": "abacosamples/\xff\xfe"}', "application/json"),  # invalid UTF-8
     (b'image=abacosamples%2Ftest&stateless=maybe', "application/x-www-form-urlencoded"),
-    (b'image=abacosamples/test&max_workers=lots', "application/x-www-form-urlencoded"),
-    (b'{"image": "abacosamples/test", "default_environment": "not an object"}', "application/json"),
+    (f"image=abacosamples/test&{f('max_workers')}=lots".encode(), "application/x-www-form-urlencoded"),
+    (f'{{"image": "abacosamples/test", "{f("default_environment")}": "not an object"}}'.encode(), "application/json"),
     (b'{"image": null}', "application/json"),
     (b'{"image": ""}', "application/json"),
     (b'{"image": "bad image name!"}', "application/json"),
@@ -48,6 +48,12 @@ def actor(api):
     (b'{"image": "' + b"x" * 400 + b'"}', "application/json"),
     (b'{"image": "abacosamples/test", "hints": ["{bad}"]}', "application/json"),
     (b'{"image": "abacosamples/test", "queue": "../../etc"}', "application/json"),
+    # not JSON, though Python's parser takes them (each was a 500, found while fuzzing docs/openapi.yaml)
+    (b'{"image": "abacosamples/test", "max_workers": Infinity}', "application/json"),
+    (b'{"image": "abacosamples/test", "max_cpus": NaN}', "application/json"),
+    (b'{"image": "abacosamples/test", "max_cpus": 1e400}', "application/json"),  # a float out of range
+    (b'{"image": "abacosamples/test", "default_environment": {"k": -Infinity}}', "application/json"),
+    pytest.param(b"[" * 100_000 + b"]" * 100_000, "application/json", id="nested-too-deep"),
 ])
 def test_bad_actor_bodies_are_refused_and_write_nothing(api, body, content_type):
     before = actor_count(api)
@@ -74,12 +80,35 @@ def test_invalid_execution_and_worker_ids(api, actor):
     (b"{not json", {"Content-Type": "application/json"}),
     (b"\xff\xfe\xfd", {"Content-Type": "text/plain"}),
     (b"", {"Content-Type": "application/json"}),
+    (b'{"x": NaN}', {"Content-Type": "application/json"}),
+    (b"[Infinity]", {"Content-Type": "text/plain"}),
+    pytest.param(b"[" * 100_000 + b"]" * 100_000, {"Content-Type": "application/json"}, id="nested-too-deep-json"),
+    pytest.param(b"[" * 100_000 + b"]" * 100_000, {"Content-Type": "text/plain"}, id="nested-too-deep-text"),
 ])
 def test_bad_message_bodies(api, actor, body, headers):
     before = api.result("GET", f"/actors/{actor['id']}/executions")[f("total_executions")]
     response = api.request("POST", f"/actors/{actor['id']}/messages", expect=None, data=body, headers=headers)
     assert_client_error(response, 400)
     assert api.result("GET", f"/actors/{actor['id']}/executions")[f("total_executions")] == before
+
+
+@pytest.mark.parametrize("body", [
+    b'{"num": Infinity}', b'{"max_uses": NaN}', b'{"count": 1e999}', b'{"user": "bob", "level": NaN}',
+    pytest.param(b"[" * 100_000 + b"]" * 100_000, id="nested-too-deep"),
+])
+def test_non_standard_json_is_a_client_error_everywhere(api, body):
+    """Found by fuzzing (500s): NaN/Infinity, floats out of range and too deep nesting are refused as
+    invalid JSON on every endpoint that reads a JSON body, and nothing of them is stored."""
+    stateful = api.result("POST", "/actors", json={"image": "abacosamples/test", "stateless": False})
+    try:
+        for suffix in ("workers", "nonces", "state", "permissions", "executions"):
+            response = api.request("POST", f"/actors/{stateful['id']}/{suffix}", expect=None, data=body,
+                                   headers={"Content-Type": "application/json"})
+            assert "not valid JSON" in assert_client_error(response, 400)["message"], suffix
+        assert api.result("GET", f"/actors/{stateful['id']}/state") == {"state": {}}
+        assert api.result("GET", f"/actors/{stateful['id']}/nonces") == []
+    finally:
+        api.request("DELETE", f"/actors/{stateful['id']}", expect=None)
 
 
 def raw_post(api, path: str, headers: dict, body: bytes) -> tuple[int, dict]:
@@ -133,3 +162,10 @@ def test_permission_body_with_bad_level_writes_nothing(api, actor):
                            json={"user": f"u{uuid.uuid4().hex[:6]}", "level": "GOD"})
     assert_client_error(response, 400)
     assert api.result("GET", f"/actors/{actor['id']}/permissions") == before
+
+
+def test_asking_for_more_workers_than_a_host_runs_is_refused(api, actor):
+    before = len(api.result("GET", f"/actors/{actor['id']}/workers"))
+    response = api.request("POST", f"/actors/{actor['id']}/workers", expect=None, json={"num": 1_000_000})
+    assert_client_error(response, 400)
+    assert len(api.result("GET", f"/actors/{actor['id']}/workers")) == before

@@ -1,0 +1,154 @@
+"""The events agent: delivers the events of actors that have a ``link`` or a ``webhook`` (API ref
+§6.4, internals §4.11).
+
+``python -m actors.events`` consumes ``events_channel_default`` (``Actor.set_status`` publishes
+ACTOR_READY/ACTOR_ERROR, ``Execution.finalize`` EXECUTION_COMPLETE; see ``actors/models/event.py``).
+For each event:
+
+* **link** (``_abaco_link``, the linked actor's db id): a new execution of the linked actor with
+  executor ``Abaco Event``, and the event queued on its inbox as a JSON message
+  (``_abaco_Content_Type=application/json``, ``_abaco_username=Abaco Event``, ``_abaco_api_server``,
+  ``_abaco_execution_id``). Unlike upstream we also make sure the linked actor has a worker (upstream
+  relied on one being there, so an event to an actor without workers waited for the next message).
+* **webhook** (``_abaco_webhook``): an HTTP POST of the event as JSON with the same ``_abaco_*``
+  fields merged in (and the link's ``_abaco_execution_id`` when a link was processed), with a timeout
+  (``[events] webhook_timeout``, default 10 s); failures and non-2xx answers are logged.
+
+An event is acknowledged after it was processed, also when processing failed (errors are logged, as
+upstream: at-most-once, no retries), so a bad event cannot block the queue. Events are processed by
+``[events] concurrency`` threads (default 4), so one slow webhook does not hold the others.
+"""
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import requests
+
+from actors import channels, codes, commands, logs
+from actors.config import conf
+from actors.errors import NotFound
+from actors.models import Actor, Execution, api_server_for
+from actors.models.event import EVENT_USERNAME
+
+log = logging.getLogger("actors.events")  # not __name__: run as __main__ by -m
+
+
+class EventsAgent:
+    def __init__(self, name: str = "default"):
+        c = conf()
+        self.name = name
+        self.concurrency = max(1, c.get_int("events", "concurrency", 4))
+        self.webhook_timeout = c.get_float("events", "webhook_timeout", 10.0)
+        self.pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="event")
+        self.stopping = threading.Event()
+        self.cancelled = False
+        self.inflight = 0
+        self.lock = threading.Lock()
+
+    # -- the loop ---------------------------------------------------------------------------
+    def run(self) -> None:
+        self.consumer = channels.Consumer()
+        channel = channels.EventsChannel(self.name)
+        self.consumer.subscribe(channel, self.on_event, prefetch=self.concurrency)
+        log.info("events agent consuming %s", channel.name)
+        self.consumer.run(until=self.finished)
+        self.consumer.close()
+        self.pool.shutdown(wait=True)
+        log.info("events agent stopped")
+
+    def stop(self, *_args) -> None:
+        """Signal handler: only flags the stop; the consumer thread acts on it in finished()."""
+        self.stopping.set()
+
+    def finished(self) -> bool:
+        if not self.stopping.is_set():
+            return False
+        if not self.cancelled:
+            self.cancelled = True
+            self.consumer.cancel(channels.events_queue_name(self.name))
+        return self.inflight == 0
+
+    def on_event(self, event: Any, delivery) -> None:
+        with self.lock:
+            self.inflight += 1
+        self.pool.submit(self.handle, event, delivery)
+
+    def handle(self, event: Any, delivery) -> None:
+        try:
+            self.process(event)
+        except Exception:
+            log.exception("event %r failed", event)
+        finally:
+            delivery.ack()
+            with self.lock:
+                self.inflight -= 1
+
+    # -- one event --------------------------------------------------------------------------
+    def process(self, event: Any) -> None:
+        if not isinstance(event, dict) or not event.get("tenant_id"):
+            log.error("dropping an event without tenant_id: %r", event)
+            return
+        fields = {
+            "_abaco_Content_Type": codes.CONTENT_JSON,
+            "_abaco_username": EVENT_USERNAME,
+            "_abaco_api_server": api_server_for(event["tenant_id"]),
+        }
+        link = event.get("_abaco_link")
+        if link:
+            execution_id = self.send_to_link(link, event, fields)
+            if execution_id:
+                fields["_abaco_execution_id"] = execution_id
+        webhook = event.get("_abaco_webhook")
+        if webhook:
+            self.post_webhook(webhook, {**event, **fields})
+
+    def send_to_link(self, link_dbid: str, event: dict, fields: dict) -> str | None:
+        """Queue the event as a JSON message to the linked actor; returns the new execution id."""
+        try:
+            linked = Actor.get(link_dbid)
+        except NotFound:
+            log.warning("%s of %s: the linked actor %s does not exist", event.get("event_type"),
+                        event.get("actor_dbid"), link_dbid)
+            return None
+        if linked.get("status") == codes.SHUTTING_DOWN:
+            log.info("%s of %s: the linked actor %s is being deleted", event.get("event_type"),
+                     event.get("actor_dbid"), link_dbid)
+            return None
+        execution = Execution.create(linked, EVENT_USERNAME)
+        channels.ActorMsgChannel(link_dbid).put_msg(event, {**fields, "_abaco_execution_id": execution["id"]})
+        commands.ensure_one_worker(linked)
+        log.info("%s of %s -> execution %s of %s", event.get("event_type"), event.get("actor_dbid"),
+                 execution["id"], link_dbid)
+        return execution["id"]
+
+    def post_webhook(self, url: str, body: dict) -> None:
+        if not url.lower().startswith(("http://", "https://")):
+            log.error("%s of %s: webhook %r is not an http(s) URL", body.get("event_type"), body.get("actor_dbid"), url)
+            return
+        try:
+            response = requests.post(url, json=body, timeout=self.webhook_timeout)
+        except requests.RequestException as e:
+            log.error("%s of %s: webhook %s failed: %s", body.get("event_type"), body.get("actor_dbid"), url, e)
+            return
+        if not 200 <= response.status_code < 300:
+            log.error("%s of %s: webhook %s answered %s: %s", body.get("event_type"), body.get("actor_dbid"), url,
+                      response.status_code, response.text[:200])
+        else:
+            log.info("%s of %s -> webhook %s (%s)", body.get("event_type"), body.get("actor_dbid"), url,
+                     response.status_code)
+
+
+def main() -> None:
+    logs.setup("events")
+    agent = EventsAgent(conf().environ.get("events_ch_name") or "default")
+    signal.signal(signal.SIGTERM, agent.stop)
+    signal.signal(signal.SIGINT, agent.stop)
+    agent.run()
+
+
+if __name__ == "__main__":
+    main()

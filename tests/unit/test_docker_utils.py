@@ -1,0 +1,63 @@
+"""What docker_utils tells Docker about an actor container, and how it reads stats samples (no daemon)."""
+from __future__ import annotations
+
+import pytest
+
+from actors import docker_utils
+from actors.docker_utils import RunSpec, env_list, host_config_kwargs, usage_from_stats
+
+pytestmark = pytest.mark.unit
+
+
+def spec(**fields) -> RunSpec:
+    return RunSpec(image="abacosamples/test", environment={}, labels={}, **fields)
+
+
+def test_mount_modes_are_honoured():
+    """Upstream read a key its mounts did not have, so 'ro' mounts were read-write (internals §8 item 22)."""
+    kwargs = host_config_kwargs(spec(mounts=[
+        {"host_path": "/data/ro", "container_path": "/ro", "mode": "ro"},
+        {"host_path": "/data/rw", "container_path": "/rw", "mode": "rw"},
+        {"host_path": "/tmp/s/w/e.sock", "container_path": "/_abaco_results.sock", "mode": "ro"},
+    ]))
+    assert kwargs["volumes"] == {
+        "/data/ro": {"bind": "/ro", "mode": "ro"},
+        "/data/rw": {"bind": "/rw", "mode": "rw"},
+        "/tmp/s/w/e.sock": {"bind": "/_abaco_results.sock", "mode": "ro"},
+    }
+    assert kwargs["privileged"] is False
+
+
+def test_privileged_gets_the_docker_socket_and_limits_pass_through():
+    kwargs = host_config_kwargs(spec(privileged=True, mem_limit="64m", max_cpus=500000000, user="4321:4321",
+                                     cgroup_parent="/abaco/w1", network="host"))
+    assert kwargs["privileged"] is True
+    assert kwargs["volumes"][docker_utils.socket_path()] == {"bind": "/var/run/docker.sock", "mode": "rw"}
+    assert kwargs["mem_limit"] == "64m" and kwargs["nano_cpus"] == 500000000
+    assert kwargs["user"] == "4321:4321" and kwargs["cgroup_parent"] == "/abaco/w1"
+    assert kwargs["network_mode"] == "host"
+
+
+def test_unlimited_means_no_limit():
+    kwargs = host_config_kwargs(spec(mem_limit="-1", max_cpus=-1))
+    assert "mem_limit" not in kwargs and "nano_cpus" not in kwargs and "user" not in kwargs
+
+
+def test_env_values_are_python_str_and_none_is_a_bare_name():
+    assert env_list({"MSG": str({"a": True}), "EMPTY": "", "UNSET": None}) == ["MSG={'a': True}", "EMPTY=", "UNSET"]
+
+
+def test_usage_from_a_stats_sample():
+    sample = {
+        "cpu_stats": {"cpu_usage": {"total_usage": 123456789}},
+        "blkio_stats": {"io_service_bytes_recursive": [
+            {"major": 8, "minor": 0, "op": "Read", "value": 4096},
+            {"major": 8, "minor": 0, "op": "Write", "value": 8192},
+            {"major": 8, "minor": 0, "op": "Total", "value": 12288},
+            {"major": 8, "minor": 16, "op": "Total", "value": 100},
+        ]},
+        "memory_stats": {"max_usage": 1048576},
+    }
+    usage = usage_from_stats(sample)
+    assert (usage.cpu, usage.io, usage.memory) == (123456789, 12388, 1048576)
+    assert usage_from_stats({}) == docker_utils.Usage()
