@@ -1,6 +1,7 @@
 """Every call to the Docker daemon (docker SDK). No other module imports ``docker``."""
 from __future__ import annotations
 
+import datetime
 import logging
 import os
 import re
@@ -225,6 +226,7 @@ class RunResult:
     logs: str
     killed_reason: str | None = None  # "force_quit" or "max_run_time" when the worker stopped it
     usage: Usage | None = None  # from the stats API (only when asked: the cgroup counters are better)
+    container_id: str | None = None  # removed by the caller once the outcome is recorded
 
 
 def env_list(environment: dict[str, Any]) -> list[str]:
@@ -299,10 +301,50 @@ def run_actor_container(
             logs=logs,
             killed_reason=killed,
             usage=sampler.finish() if sampler else None,
+            container_id=container.id,
         )
-    finally:
+    except BaseException:
+        # on success the caller removes the container once the execution is recorded COMPLETE, so a
+        # worker dying in between leaves it for the next attempt to adopt instead of re-running it
         if not spec.leave_container:
             remove_container(container.id)
+        raise
+
+
+def adopt_actor_container(execution_id: str, quit_event: threading.Event, max_run_time: int) -> RunResult | None:
+    """The container an earlier attempt of this execution started, if there is one: a worker that
+    died mid-execution leaves its actor container behind. Running or exited, it is waited for and
+    its outcome returned, so the execution is not run a second time; one that never started is
+    removed (None: run it afresh)."""
+    for found in list_containers(**{EXECUTION_LABEL: execution_id, ROLE_LABEL: "actor"}):
+        container = client().containers.get(found["Id"])
+        state = container.attrs.get("State") or {}
+        if state.get("Status") == "created":
+            remove_container(container.id)
+            continue
+        started = parse_docker_time(state.get("StartedAt")) or time.time()
+        killed = None
+        if state.get("Running"):
+            killed = supervise(container, started, max_run_time, quit_event, None, 2.0)
+            container.reload()
+            state = container.attrs.get("State") or {"unavailable": True}
+        finished = parse_docker_time(state.get("FinishedAt")) or time.time()
+        return RunResult(
+            exit_code=state.get("ExitCode", "undetermined"), final_state=state, start_time=started,
+            finish_time=finished, runtime=int(max(0.0, finished - started)), logs=container_logs(container.id),
+            killed_reason=killed, container_id=container.id,
+        )
+    return None
+
+
+def parse_docker_time(text: str | None) -> float | None:
+    """Docker's RFC3339Nano UTC time as epoch seconds (None for Docker's zero time)."""
+    if not text or text.startswith("0001-01-01"):
+        return None
+    main, _, rest = text.rstrip("Z").partition(".")
+    fraction = float("0." + rest[:9]) if rest else 0.0
+    moment = datetime.datetime.strptime(main, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=datetime.timezone.utc)
+    return moment.timestamp() + fraction
 
 
 def supervise(container, start: float, max_run_time: int, quit_event: threading.Event,

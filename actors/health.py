@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 from actors import channels, codes, docker_utils, logs
 from actors.commands import ensure_one_worker, stop_worker
 from actors.config import conf
-from actors.errors import DockerError, WorkerException
-from actors.models import Actor, Worker, now_epoch
+from actors.errors import DAOError, DockerError, WorkerException
+from actors.models import Actor, Execution, Worker, now_epoch
 
 log = logging.getLogger("actors.health")  # not __name__: run as __main__ by -m
 
@@ -165,6 +165,8 @@ class HealthAgent:
             dbid, worker_id = labels.get(docker_utils.ACTOR_LABEL), labels.get(docker_utils.WORKER_LABEL)
             if dbid in actors and worker_id in workers.get(dbid, {}):
                 continue
+            if self.awaits_adoption(actors, dbid, labels):
+                continue
             try:
                 docker_utils.remove_container(container["Id"])
                 report.containers_removed.append(container["Id"][:12])
@@ -172,6 +174,18 @@ class HealthAgent:
                             labels.get(docker_utils.ROLE_LABEL), container["Id"][:12], dbid, worker_id)
             except DockerError as e:
                 log.error("could not remove orphaned container %s: %s", container["Id"][:12], e)
+
+    @staticmethod
+    def awaits_adoption(actors: dict, dbid: str | None, labels: dict) -> bool:
+        """The actor container of an execution whose worker died: its message comes back to another
+        worker, which collects the outcome from this container rather than running it twice."""
+        execution_id = labels.get(docker_utils.EXECUTION_LABEL)
+        if labels.get(docker_utils.ROLE_LABEL) != "actor" or dbid not in actors or not execution_id:
+            return False
+        try:
+            return Execution.get(dbid, execution_id).get("status") not in codes.FINAL_EXECUTION_STATUSES
+        except DAOError:
+            return False
 
     def clean_ipc_dirs(self, worker_ids: set[str], report: Report) -> None:
         """Results-socket and FIFO folders are named after their worker; drop those of gone workers."""

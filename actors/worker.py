@@ -149,7 +149,7 @@ class WorkerProcess:
     def execute(self, msg: dict, delivery) -> None:
         requeue = False
         try:
-            requeue = self.run_execution(msg)
+            requeue = self.run_execution(msg, redelivered=bool(getattr(delivery, "redelivered", False)))
         except Exception as e:
             log.exception("unexpected error running a message of %s", self.dbid)
             self.record_failure(msg.get("_abaco_execution_id"), f"Error executing container: {e}")
@@ -179,7 +179,7 @@ class WorkerProcess:
             pass
         self.busy.clear()
 
-    def run_execution(self, msg: dict) -> bool:
+    def run_execution(self, msg: dict, redelivered: bool = False) -> bool:
         """Run one message; returns True when it should go back to the queue."""
         execution_id = msg.get("_abaco_execution_id")
         try:
@@ -190,6 +190,10 @@ class WorkerProcess:
             return False
         if execution["status"] in codes.FINAL_EXECUTION_STATUSES:
             log.info("execution %s is already %s; not running it again", execution_id, execution["status"])
+            return False
+        # only a redelivered message can have an earlier attempt (its worker died after starting the
+        # container, possibly before recording RUNNING)
+        if redelivered and self.adopt_earlier_run(execution_id):
             return False
         c = conf()
         socket_dir = c.get("workers", "socket_host_path_dir", "")
@@ -254,7 +258,32 @@ class WorkerProcess:
             final_state=self.final_state(result, spec), start_time=str(result.start_time),
             finish_time=str(result.finish_time),
         )
+        if not spec.leave_container:
+            docker_utils.remove_container(result.container_id)
         return False
+
+    def adopt_earlier_run(self, execution_id: str) -> bool:
+        """A redelivered message whose execution is not final: its worker died mid-way. If that
+        worker's actor container exists, its outcome is this execution's (waited for if it still
+        runs), so the execution never runs twice. False when there is nothing to adopt."""
+        max_run_time = conf().get_int("workers", "max_run_time", -1)
+        result = docker_utils.adopt_actor_container(execution_id, self.quit_event, max_run_time)
+        if result is None:
+            return False
+        log.warning("execution %s: adopting the container %s its lost worker started",
+                    execution_id, (result.container_id or "")[:12])
+        Worker.set_status(self.dbid, self.worker_id, codes.BUSY)
+        Logs.set(execution_id, result.logs)
+        state = dict(result.final_state)
+        state["AbacoMessage"] = "The worker running this execution was lost; another worker collected its outcome."
+        Execution.finalize(
+            self.dbid, execution_id, runtime=result.runtime, cpu=0, io=0, exit_code=result.exit_code,
+            final_state=state, start_time=str(result.start_time), finish_time=str(result.finish_time),
+            worker_id=self.worker_id,
+        )
+        if not conf().get_bool("workers", "leave_containers", False):
+            docker_utils.remove_container(result.container_id)
+        return True
 
     def final_state(self, result: docker_utils.RunResult, spec: docker_utils.RunSpec) -> dict:
         """Docker's State, plus why the container was stopped when it did not end by itself."""
