@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import time
 from dataclasses import dataclass, field
 
 import jwt
@@ -58,7 +59,28 @@ def authenticate(headers: dict[str, str]) -> Identity | None:
         return None
     header_name, tenant, token = found
     claims = decode_jwt(token)
+    check_expiry(claims)
+    requested = header_value(headers, "tenant")
+    if requested and requested.upper() != tenant:
+        raise PermissionsException(
+            f"Invalid request: the tenant header ({requested}) does not match the JWT's tenant ({tenant}).")
     return identity_from_claims(claims, tenant, header_name)
+
+
+def check_expiry(claims: dict) -> None:
+    """Upstream never enforced ``exp`` because the gateway writes it in milliseconds; we enforce it
+    and read a value too large for seconds as milliseconds."""
+    exp = claims.get("exp")
+    if exp is None:
+        return
+    try:
+        seconds = float(exp)
+    except (TypeError, ValueError):
+        raise PermissionsException("Invalid JWT: the exp claim is not a number.") from None
+    if seconds > 1e11:
+        seconds /= 1000.0
+    if seconds < time.time():
+        raise PermissionsException("Invalid JWT: the token has expired.")
 
 
 def header_value(headers: dict[str, str], name: str) -> str | None:

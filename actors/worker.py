@@ -205,8 +205,15 @@ class WorkerProcess:
         if binary and not fifo_dir:
             return self.configuration_error("Abaco is not configured for binary data: "
                                             "[workers] fifo_host_path_dir is not set.")
+        attempts = int(execution.get("attempts") or 0) + 1
+        max_attempts = c.get_int("workers", "max_attempts", 3)
+        if attempts > max_attempts:
+            # its worker was lost every time: record it as failed rather than loop forever
+            self.record_failure(execution_id, f"Gave up after {max_attempts} attempts: the worker running "
+                                              "this execution was lost each time ([workers] max_attempts).")
+            return False
         Worker.set_status(self.dbid, self.worker_id, codes.BUSY)
-        Execution.update_fields(self.dbid, execution_id, worker_id=self.worker_id)
+        Execution.update_fields(self.dbid, execution_id, worker_id=self.worker_id, attempts=attempts)
         spec = self.run_spec(actor, msg)
         results = fifo = None
         try:

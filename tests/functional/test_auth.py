@@ -251,3 +251,26 @@ def test_none_mode_takes_the_tenant_header_verbatim(api):
         assert nonce["roles"] == ["ALL"]
     finally:
         isolated.call("DELETE", f"/actors/{actor['id']}")
+
+
+@pytest.mark.parametrize("exp_offset, in_milliseconds, accepted", [
+    (-60, False, False), (-60, True, False), (3600, False, True), (3600, True, True),
+])
+def test_expiry_is_enforced_in_seconds_or_gateway_milliseconds(jwt_server, jwt_signer, exp_offset, in_milliseconds, accepted):
+    import time
+
+    exp = time.time() + exp_offset
+    token = jwt_signer.token("expiring", ROLES["user"], exp=int(exp * 1000) if in_milliseconds else int(exp))
+    response = Api(jwt_server.base_url, {"X-Jwt-Assertion-DEV-DEVELOP": token}).request("GET", "/actors", expect=None)
+    if accepted:
+        assert response.status_code == 200, response.text
+    else:
+        assert response.status_code == 400 and "expired" in response.json()["message"], response.text
+
+
+def test_a_tenant_header_that_does_not_match_the_jwt_is_refused(jwt_server, jwt_signer):
+    headers = jwt_signer.headers("tenantuser", "user", "DEV-DEVELOP")
+    mismatch = Api(jwt_server.base_url, {**headers, "tenant": "SD2E"}).request("GET", "/actors", expect=None)
+    assert mismatch.status_code == 400 and "does not match" in mismatch.json()["message"]
+    same = Api(jwt_server.base_url, {**headers, "tenant": "dev-develop"}).request("GET", "/actors", expect=None)
+    assert same.status_code == 200
