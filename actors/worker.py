@@ -161,14 +161,14 @@ class WorkerProcess:
             self.set_idle()
             channels.close_thread_connection()  # this thread's publisher (events, status) ends with it
 
-    def record_failure(self, execution_id: str | None, reason: str) -> None:
+    def record_failure(self, execution_id: str | None, reason: str, **fields: Any) -> None:
         """An execution that failed in the worker ends COMPLETE with the reason in final_state (its
         message is acknowledged: retrying would most likely fail the same way)."""
         if not execution_id:
             return
         try:
             Execution.finalize(self.dbid, execution_id, exit_code="undetermined", finish_time=now_epoch(),
-                               final_state={"unavailable": True, "Error": reason})
+                               final_state={"unavailable": True, "Error": reason}, **fields)
         except Exception as e:  # already final, or the store is gone too
             log.error("could not record the failure of execution %s: %s", execution_id, e)
 
@@ -193,7 +193,7 @@ class WorkerProcess:
             return False
         # only a redelivered message can have an earlier attempt (its worker died after starting the
         # container, possibly before recording RUNNING)
-        if redelivered and self.adopt_earlier_run(execution_id):
+        if redelivered and self.adopt_earlier_run(execution):
             return False
         c = conf()
         socket_dir = c.get("workers", "socket_host_path_dir", "")
@@ -205,15 +205,19 @@ class WorkerProcess:
         if binary and not fifo_dir:
             return self.configuration_error("Abaco is not configured for binary data: "
                                             "[workers] fifo_host_path_dir is not set.")
-        attempts = int(execution.get("attempts") or 0) + 1
+        lost_worker = execution.get("worker_id")
         max_attempts = c.get_int("workers", "max_attempts", 3)
-        if attempts > max_attempts:
+        if int(execution.get("attempts") or 0) >= max_attempts:
             # its worker was lost every time: record it as failed rather than loop forever
-            self.record_failure(execution_id, f"Gave up after {max_attempts} attempts: the worker running "
-                                              "this execution was lost each time ([workers] max_attempts).")
+            self.record_failure(
+                execution_id, f"Gave up after {max_attempts} attempts: the worker running this execution was "
+                              "lost each time ([workers] max_attempts).",
+                previous_attempts=Execution.with_lost_attempt(
+                    execution, f"Worker {lost_worker} was lost; this was the last of {max_attempts} attempts."))
             return False
         Worker.set_status(self.dbid, self.worker_id, codes.BUSY)
-        Execution.update_fields(self.dbid, execution_id, worker_id=self.worker_id, attempts=attempts)
+        Execution.begin_attempt(self.dbid, execution_id, self.worker_id, earlier_outcome=(
+            f"Worker {lost_worker} was lost before the actor container ran; worker {self.worker_id} ran the message again."))
         spec = self.run_spec(actor, msg)
         results = fifo = None
         try:
@@ -269,10 +273,11 @@ class WorkerProcess:
             docker_utils.remove_container(result.container_id)
         return False
 
-    def adopt_earlier_run(self, execution_id: str) -> bool:
+    def adopt_earlier_run(self, execution: dict) -> bool:
         """A redelivered message whose execution is not final: its worker died mid-way. If that
         worker's actor container exists, its outcome is this execution's (waited for if it still
         runs), so the execution never runs twice. False when there is nothing to adopt."""
+        execution_id = execution["id"]
         max_run_time = conf().get_int("workers", "max_run_time", -1)
         result = docker_utils.adopt_actor_container(execution_id, self.quit_event, max_run_time)
         if result is None:
@@ -287,6 +292,9 @@ class WorkerProcess:
             self.dbid, execution_id, runtime=result.runtime, cpu=0, io=0, exit_code=result.exit_code,
             final_state=state, start_time=str(result.start_time), finish_time=str(result.finish_time),
             worker_id=self.worker_id,
+            previous_attempts=Execution.with_lost_attempt(execution, (
+                f"Worker {execution.get('worker_id')} was lost while the actor container ran; worker "
+                f"{self.worker_id} collected the container's outcome instead of running it again.")),
         )
         if not conf().get_bool("workers", "leave_containers", False):
             docker_utils.remove_container(result.container_id)

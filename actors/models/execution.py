@@ -143,6 +143,36 @@ class Execution:
         return record
 
     @staticmethod
+    def begin_attempt(dbid: str, execution_id: str, worker_id: str, earlier_outcome: str) -> dict:
+        """A worker takes the message: count the attempt and, when an earlier one was lost with its
+        worker, say what happened to it in ``previous_attempts`` (DESIGN §4). Atomic."""
+
+        def take(record: dict) -> dict:
+            attempts = int(record.get("attempts") or 0)
+            fields = {"worker_id": worker_id, "attempts": attempts + 1}
+            if attempts:
+                fields["previous_attempts"] = Execution.with_lost_attempt(record, earlier_outcome)
+            return {**record, **fields}
+
+        try:
+            return stores.executions_store.within_transaction(take, Execution.key(dbid, execution_id))
+        except KeyError:
+            raise DAOError(f"Execution not found {execution_id}.") from None
+
+    @staticmethod
+    def with_lost_attempt(record: dict, outcome: str) -> list[dict]:
+        """``previous_attempts`` of ``record`` plus an entry for its latest attempt, whose worker was
+        lost. Entry keys are single words, so they read the same in snake and camel mode."""
+        entry = {
+            "attempt": int(record.get("attempts") or 0),
+            "worker": record.get("worker_id"),
+            "started": display_time(record["start_time"]) if record.get("start_time") else None,
+            "redelivered": display_time(now_epoch()),
+            "outcome": outcome,
+        }
+        return [*(record.get("previous_attempts") or []), entry]
+
+    @staticmethod
     def update_fields(dbid: str, execution_id: str, **fields: Any) -> None:
         try:
             stores.executions_store.update_fields(Execution.key(dbid, execution_id), fields)

@@ -1,7 +1,9 @@
 """Fixtures for functional tests: they talk HTTP to the stack `make up` started."""
 from __future__ import annotations
 
+import collections
 import os
+import threading
 import time
 import uuid
 from typing import Any, Callable
@@ -125,6 +127,36 @@ def jwt_api(jwt_server, jwt_signer):
 @pytest.fixture(scope="session")
 def docker_client():
     return docker.DockerClient(base_url="unix://var/run/docker.sock", version="auto")
+
+
+class ContainerRuns:
+    """Counts, from Docker's own event stream, how often each execution's actor container started
+    and exited successfully: the outside view of "no execution runs twice"."""
+
+    def __init__(self, docker_client, dbid: str):
+        self.starts: collections.Counter[str] = collections.Counter()
+        self.successes: collections.Counter[str] = collections.Counter()
+        self.stream = docker_client.events(decode=True, filters={
+            "type": "container", "event": ["start", "die"], "label": f"org.abaco.actor={dbid}"})
+        self.thread = threading.Thread(target=self.read, daemon=True)
+        self.thread.start()
+
+    def read(self) -> None:
+        try:
+            for event in self.stream:
+                attributes = event.get("Actor", {}).get("Attributes", {})
+                if attributes.get("org.abaco.role") != "actor":
+                    continue
+                execution_id = attributes.get("org.abaco.execution", "")
+                if event.get("status") == "start" or event.get("Action") == "start":
+                    self.starts[execution_id] += 1
+                elif attributes.get("exitCode") == "0":
+                    self.successes[execution_id] += 1
+        except Exception:
+            pass  # closed at the end of the test
+
+    def close(self) -> None:
+        self.stream.close()
 
 
 @pytest.fixture
