@@ -30,6 +30,18 @@ def ensure_one_worker(actor: dict) -> str | None:
     return worker_id
 
 
+def replace_worker(actor: dict, had: int) -> str | None:
+    """One of the ``had`` workers of ``actor`` was lost: request another, unless the actor is going
+    away or already has ``had`` again (the health agent's pass and its event watch may both see the
+    same loss)."""
+    if actor.get("status") == codes.SHUTTING_DOWN:
+        return None
+    worker_id = Worker.request_if_fewer(actor["db_id"], actor["tenant"], had)
+    if worker_id:
+        send_start_command(actor, worker_id)
+    return worker_id
+
+
 def stop_worker(dbid: str, worker_id: str, worker: dict, command: str,
                 only_from: tuple[str, ...] | None = None) -> bool:
     """Mark the worker SHUTDOWN_REQUESTED and send it ``command``; False if it is already gone (or,

@@ -197,6 +197,16 @@ def list_containers(**labels: str) -> list[dict]:
     return client().api.containers(all=True, filters=filters)
 
 
+def container_events(role: str, actions: list[str]):
+    """Docker's events for the containers of one Abaco role (``worker`` or ``actor``), as they happen:
+    iterate it for event dicts, ``close()`` it to stop. Raises DockerError if the daemon is out of reach."""
+    try:
+        return client().events(decode=True, filters={
+            "type": "container", "event": actions, "label": f"{ROLE_LABEL}={role}"})
+    except (APIError, DockerException, requests.exceptions.RequestException) as e:
+        raise DockerError(f"Could not follow Docker's events: {explain(e)}") from e
+
+
 # -- actor containers ---------------------------------------------------------------------------
 @dataclass
 class RunSpec:

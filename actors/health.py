@@ -3,7 +3,9 @@ containers and IPC folders nobody owns any more, cleans them up, and makes sure 
 needs a worker gets one again.
 
 ``python -m actors.health`` runs one pass every ``[health] interval`` seconds (default 30; upstream
-ran every 10 minutes). Every action is logged and, where a record survives, written into it
+ran every 10 minutes). Between passes it follows Docker's events: the moment a worker container dies
+while its record says it is alive, that worker is removed and replaced (``[health] watch_events``,
+default on), so a lost worker is noticed in well under a second rather than at the next pass. Every action is logged and, where a record survives, written into it
 (``health_message`` on the worker, ``status_message`` on the actor).
 
 Fixes over upstream (internals §4.9, §8): workers that never got a host are timed out too; a worker
@@ -22,9 +24,9 @@ import time
 from dataclasses import dataclass, field
 
 from actors import channels, codes, docker_utils, logs
-from actors.commands import ensure_one_worker, stop_worker
+from actors.commands import ensure_one_worker, replace_worker, stop_worker
 from actors.config import conf
-from actors.errors import DAOError, DockerError, WorkerException
+from actors.errors import DAOError, DockerError, NotFound, WorkerException
 from actors.models import Actor, Execution, Worker, now_epoch
 
 log = logging.getLogger("actors.health")  # not __name__: run as __main__ by -m
@@ -44,6 +46,7 @@ class Report:
     replaced: list[str] = field(default_factory=list)
     containers_removed: list[str] = field(default_factory=list)
     dirs_removed: list[str] = field(default_factory=list)
+    forgotten: list[str] = field(default_factory=list)  # empty worker maps of deleted actors
 
 
 class HealthAgent:
@@ -54,14 +57,20 @@ class HealthAgent:
         self.ping_timeout = c.get_float("health", "ping_timeout", 5.0)
         self.start_timeout = c.get_float("health", "worker_start_timeout", 300.0)
         self.ttl = c.get_int("workers", "worker_ttl", -1)
+        self.watch_events = c.get_bool("health", "watch_events", True)
         self.stopping = threading.Event()
+        self.lock = threading.Lock()  # a pass and a death seen in the events don't interleave
+        self._events = None
 
     def run(self) -> None:
         log.info("health agent on host %s: a pass every %gs", self.host_id, self.interval)
+        if self.watch_events:
+            threading.Thread(target=self.watch_worker_deaths, name="docker-events", daemon=True).start()
         while not self.stopping.is_set():
             started = time.monotonic()
             try:
-                report = self.check_once()
+                with self.lock:
+                    report = self.check_once()
                 log.info("health pass: %d workers checked, removed %s, idle-stopped %s, replaced %s, "
                          "containers removed %s, dirs removed %s (%.2fs)", report.checked, report.removed,
                          report.stopped_idle, report.replaced, report.containers_removed, report.dirs_removed,
@@ -72,6 +81,54 @@ class HealthAgent:
 
     def stop(self, *_args) -> None:
         self.stopping.set()
+        if self._events is not None:
+            self._events.close()
+
+    # -- deaths seen as they happen ---------------------------------------------------------
+    def watch_worker_deaths(self) -> None:
+        """Follow Docker's ``die`` events of worker containers, reconnecting with backoff."""
+        backoff = 1.0
+        while not self.stopping.is_set():
+            try:
+                self._events = docker_utils.container_events("worker", ["die"])
+                backoff = 1.0
+                for event in self._events:
+                    labels = (event.get("Actor") or {}).get("Attributes") or {}
+                    self.on_worker_died(labels.get(docker_utils.ACTOR_LABEL), labels.get(docker_utils.WORKER_LABEL))
+            except Exception as e:  # noqa: BLE001 - the daemon restarted, the store hiccuped: keep watching
+                if self.stopping.is_set():
+                    return
+                log.warning("following Docker's events failed (%s); again in %gs", e, backoff)
+            self.stopping.wait(backoff)
+            backoff = min(30.0, backoff * 2)
+
+    def on_worker_died(self, dbid: str | None, worker_id: str | None) -> Report:
+        """A worker container exited. One that stopped normally deleted its record first; one whose
+        record still says it runs was lost: remove it and give its actor a worker again. A worker
+        still starting is the spawner's to clean up."""
+        report = Report()
+        if not dbid or not worker_id:
+            return report
+        with self.lock:
+            workers = Worker.get_workers(dbid)
+            worker = workers.get(worker_id)
+            if not worker or worker.get("status") not in RUNNING + STOPPING:
+                return report
+            self.remove_worker(dbid, worker_id, worker, f"its container died while it was {worker.get('status')}", report)
+            try:
+                actor = Actor.get(dbid)
+            except NotFound:
+                return report
+            if worker.get("status") in RUNNING:
+                self.replace(actor, len(workers), report)
+        return report
+
+    def replace(self, actor: dict, had: int, report: Report) -> None:
+        """A READY or BUSY worker was lost (not stopped on purpose): the actor gets it back."""
+        worker_id = replace_worker(actor, had)
+        if worker_id:
+            log.info("actor %s lost a worker; requested worker %s to replace it", actor["db_id"], worker_id)
+            report.replaced.append(worker_id)
 
     # -- one pass ---------------------------------------------------------------------------
     def check_once(self) -> Report:
@@ -79,11 +136,15 @@ class HealthAgent:
         actors = {a["db_id"]: a for a in Actor.list_all()}
         for dbid, workers in Worker.all_by_actor().items():
             actor = actors.get(dbid)
+            if not workers and actor is None and Worker.forget_actor(dbid):
+                report.forgotten.append(dbid)
             for worker_id, worker in workers.items():
                 if worker.get("host_id") not in (None, self.host_id):
                     continue
                 report.checked += 1
                 self.check_worker(actor, dbid, worker_id, worker, report)
+                if actor is not None and worker_id in report.removed and worker.get("status") in RUNNING:
+                    self.replace(actor, len(workers), report)
         for actor in actors.values():
             self.replace_lost_workers(actor, report)
         live = Worker.all_by_actor()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 from actors import channels, codes, docker_utils, logs
@@ -27,6 +28,11 @@ class WorkerStartError(Exception):
     """The worker could not be brought to READY."""
 
 
+class WorkerLostWhileStarting(WorkerStartError):
+    """The worker's container stopped before it reported ready without saying why (killed, out of
+    memory, the daemon restarted): nothing says the next one would fail too, so another is started."""
+
+
 class Spawner:
     def __init__(self, queue: str = "default"):
         c = conf()
@@ -34,6 +40,7 @@ class Spawner:
         self.host_id = c.environ.get("SPAWNER_HOST_ID") or c.get("spawner", "host_id", "0")
         self.host_ip = c.get("spawner", "host_ip", "127.0.0.1")
         self.start_timeout = c.get_float("spawner", "worker_start_timeout", 60.0)
+        self.lost_start_retries = c.get_int("spawner", "lost_start_retries", 2)
         self.concurrency = c.get_int("spawner", "concurrency", 4)
         self.pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="spawn")
         self.stopping = threading.Event()
@@ -107,13 +114,33 @@ class Spawner:
             else:
                 log.warning("worker %s is %s, not REQUESTED; ignoring the command", worker_id, status)
             return
-        try:
-            self.start_worker(actor, worker_id)
-        except WorkerStartError as e:
-            self.fail_worker(actor, worker_id, str(e))
+        worker_id = self.start_with_retries(actor, worker_id)
+        if worker_id is None:
             return
         if cmd.get("stop_existing"):
             self.stop_other_workers(dbid, worker_id)
+
+    def start_with_retries(self, actor: dict, worker_id: str) -> str | None:
+        """Start the worker; one lost while starting is replaced by a fresh one up to
+        ``[spawner] lost_start_retries`` times. Returns the id of the worker that became READY, or
+        None when the start failed (the actor is then in ERROR)."""
+        dbid = actor["db_id"]
+        for retry in range(self.lost_start_retries + 1):
+            try:
+                self.start_worker(actor, worker_id)
+                return worker_id
+            except WorkerLostWhileStarting as e:
+                if retry == self.lost_start_retries:
+                    self.fail_worker(actor, worker_id, f"{e} (after {retry + 1} tries)")
+                    return None
+                log.warning("%s; starting a fresh worker for %s instead", e, dbid)
+                Worker.delete(dbid, worker_id)
+                channels.delete_queue(channels.worker_queue_name(worker_id))
+                worker_id = Worker.request(dbid, actor["tenant"])
+            except WorkerStartError as e:
+                self.fail_worker(actor, worker_id, str(e))
+                return None
+        return None
 
     def restart_abandoned_start(self, actor: dict, worker_id: str, worker: dict) -> str:
         """A command comes back only when the spawner that had it died; its worker was left half
@@ -148,7 +175,11 @@ class Spawner:
             )
             docker_utils.start_container(cid)
             self.wait_until_ready(handshake, cid, worker_id)
-        except (DockerError, WorkerStartError, WorkerException) as e:
+        except WorkerStartError:
+            if cid:
+                self.discard_container(cid)
+            raise
+        except (DockerError, WorkerException) as e:
             if cid:
                 self.discard_container(cid)
             raise WorkerStartError(str(e)) from e
@@ -163,16 +194,37 @@ class Spawner:
             pass
 
     def wait_until_ready(self, handshake, cid: str, worker_id: str) -> None:
-        try:
-            reply = handshake.get(timeout=self.start_timeout)
-        except channels.ChannelTimeoutError:
-            tail = docker_utils.container_logs(cid, tail=20).strip()
-            raise WorkerStartError(
-                f"Worker {worker_id} did not report ready within {self.start_timeout:g} s."
-                + (f" Its last output: {tail}" if tail else "")
-            ) from None
+        """Wait for the worker's "ready" (or its "error: ..."), watching that its container still runs
+        so a worker lost while starting is noticed within a second, not at the timeout."""
+        deadline = time.monotonic() + self.start_timeout
+        while True:
+            try:
+                reply = handshake.get(timeout=max(0.05, min(1.0, deadline - time.monotonic())))
+                break
+            except channels.ChannelTimeoutError:
+                pass
+            if not self.container_runs(cid):
+                try:  # a worker that failed reports why just before it exits
+                    reply = handshake.get(timeout=0.5)
+                    break
+                except channels.ChannelTimeoutError:
+                    raise WorkerLostWhileStarting(
+                        f"The container of worker {worker_id} stopped before the worker reported ready") from None
+            if time.monotonic() >= deadline:
+                tail = docker_utils.container_logs(cid, tail=20).strip()
+                raise WorkerStartError(
+                    f"Worker {worker_id} did not report ready within {self.start_timeout:g} s."
+                    + (f" Its last output: {tail}" if tail else ""))
         if reply != "ready":
             raise WorkerStartError(f"Worker {worker_id} failed to start: {reply}")
+
+    @staticmethod
+    def container_runs(cid: str) -> bool:
+        try:
+            return docker_utils.container_running(cid)
+        except Exception as e:  # noqa: BLE001 - a daemon hiccup is not a lost worker
+            log.warning("could not inspect worker container %s: %s", cid[:12], e)
+            return True
 
     def worker_environment(self, actor: dict, worker_id: str) -> dict:
         env = dict(conf().env_overrides())

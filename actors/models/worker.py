@@ -129,6 +129,17 @@ class Worker:
             pass
 
     @staticmethod
+    def forget_actor(dbid: str) -> bool:
+        """Drop the empty worker map a deleted actor leaves behind; True if there was one."""
+        if stores.workers_store.get(dbid) != {} or dbid in stores.actors_store:
+            return False
+        try:
+            del stores.workers_store[dbid]
+        except KeyError:
+            return False
+        return True
+
+    @staticmethod
     def display(record: dict) -> dict:
         out = dict(record)
         for key in WORKER_TIMES:
