@@ -3,7 +3,7 @@
 Each figure is measured next to its floor with the same image and network mode, alternating runs so
 that a drifting machine affects both. Prints a table, saves it as JSON and draws PNG plots.
 
-    python bench/bench.py [--runs 40] [--burst 40] [--out bench/results]
+    python bench/bench.py [--runs 40] [--burst 40] [--rounds 3] [--out bench/results]
 """
 from __future__ import annotations
 
@@ -110,28 +110,55 @@ def p1_latency(floor: Floor, runs: int) -> dict:
 
 
 # -- P2: throughput -----------------------------------------------------------------------------
-def p2_throughput(floor: Floor, burst: int, parallelism: int) -> dict:
+def wait_workers_gone(timeout: float = 60) -> None:
+    """Let the workers of the previous step's actors stop first: their shutdown would run on the same
+    2 cores as the next measurement."""
+    client = docker.DockerClient(base_url="unix://var/run/docker.sock", version="auto")
+    try:
+        wait_until(lambda: not client.containers.list(filters={"label": "org.abaco.role=worker"}),
+                   timeout=timeout, interval=0.1)
+    except TimeoutError:
+        print("    other workers are running: the figures share the machine with them", file=sys.stderr)
+
+
+def wait_all_complete(actor_id: str, ids: list[str]) -> None:
+    """Poll the last message's execution (cheap), then the summary once: polling the whole list
+    every 50 ms would itself load the 2 cores the workers run on."""
+    wait_until(lambda: execution_status(actor_id, ids[-1]) == "COMPLETE", timeout=600, interval=0.02)
+    wait_until(lambda: all(e["status"] == "COMPLETE"
+                           for e in api("GET", f"/actors/{actor_id}/executions")["executions"] if e["id"] in ids),
+               timeout=600, interval=0.02)
+
+
+def p2_throughput(floor: Floor, burst: int, parallelism: int, rounds: int) -> dict:
+    """``rounds`` bursts through Abaco alternating with as many floor bursts; the rates are total
+    executions over total time on each side."""
+    wait_workers_gone()
     actor = new_actor(max_workers=parallelism)
+    abaco_seconds = floor_seconds = 0.0
     try:
         if parallelism > 1:
             api("POST", f"/actors/{actor['id']}/workers", json={"num": parallelism})
             wait_until(lambda: sum(w["status"] == "READY" for w in api("GET", f"/actors/{actor['id']}/workers"))
                        >= parallelism, interval=0.05)
-        started = time.perf_counter()
-        ids = [api("POST", f"/actors/{actor['id']}/messages", data={"message": f"p2-{i}"})["execution_id"]
-               for i in range(burst)]
-        wait_until(lambda: all(e["status"] == "COMPLETE"
-                               for e in api("GET", f"/actors/{actor['id']}/executions")["executions"]
-                               if e["id"] in ids) and True, timeout=600, interval=0.05)
-        abaco_seconds = time.perf_counter() - started
+        warm = [api("POST", f"/actors/{actor['id']}/messages", data={"message": "warm-up"})["execution_id"]
+                for _ in range(parallelism)]
+        wait_all_complete(actor["id"], warm)
+        for r in range(rounds):
+            started = time.perf_counter()
+            ids = [api("POST", f"/actors/{actor['id']}/messages", data={"message": f"p2-{r}-{i}"})["execution_id"]
+                   for i in range(burst)]
+            wait_all_complete(actor["id"], ids)
+            abaco_seconds += time.perf_counter() - started
+            started = time.perf_counter()
+            with ThreadPoolExecutor(parallelism) as pool:
+                list(pool.map(lambda _: floor.run_once(), range(burst)))
+            floor_seconds += time.perf_counter() - started
     finally:
         delete_actor(actor)
-    started = time.perf_counter()
-    with ThreadPoolExecutor(parallelism) as pool:
-        list(pool.map(lambda _: floor.run_once(), range(burst)))
-    floor_seconds = time.perf_counter() - started
-    return {"parallelism": parallelism, "abaco_per_s": burst / abaco_seconds, "floor_per_s": burst / floor_seconds,
-            "ratio": (burst / abaco_seconds) / (burst / floor_seconds)}
+    total = burst * rounds
+    return {"parallelism": parallelism, "rounds": rounds, "abaco_per_s": total / abaco_seconds,
+            "floor_per_s": total / floor_seconds, "ratio": (total / abaco_seconds) / (total / floor_seconds)}
 
 
 # -- P3: API ------------------------------------------------------------------------------------
@@ -145,9 +172,10 @@ def p3_api(runs: int) -> dict:
             api("POST", f"/actors/{actor['id']}/messages", data={"message": f"p3-{i}"})
             posts.append(time.perf_counter() - started)
         session.delete(f"{BASE}/actors/{actor['id']}/messages", timeout=60)
+        rps = wrk_rps(BASE + "/actors")  # the list holds this actor (and any other the machine has)
     finally:
         delete_actor(actor)
-    return {"post_message": summary(posts), "get_actors_rps": wrk_rps(BASE + "/actors"), "samples": {"post": posts}}
+    return {"post_message": summary(posts), "get_actors_rps": rps, "samples": {"post": posts}}
 
 
 def wrk_rps(url: str, seconds: int = 10) -> float | None:
@@ -264,6 +292,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=int(os.environ.get("ABACO_BENCH_RUNS", 40)))
     parser.add_argument("--burst", type=int, default=int(os.environ.get("ABACO_BENCH_BURST", 40)))
+    parser.add_argument("--rounds", type=int, default=int(os.environ.get("ABACO_BENCH_ROUNDS", 3)),
+                        help="P2 bursts per parallelism, each followed by a floor burst")
     parser.add_argument("--out", default=str(ROOT / "bench" / "results"))
     args = parser.parse_args()
     out = Path(args.out)
@@ -272,9 +302,9 @@ def main() -> None:
     floor.run_once()  # warm the image and the daemon
     results = {"machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
                            "docker": floor.client.version().get("Version")},
-               "image": IMAGE, "network": NETWORK, "runs": args.runs, "burst": args.burst}
+               "image": IMAGE, "network": NETWORK, "runs": args.runs, "burst": args.burst, "rounds": args.rounds}
     steps = [("p1", lambda: p1_latency(floor, args.runs)),
-             ("p2", lambda: [p2_throughput(floor, args.burst, k) for k in (1, 2, 4)]),
+             ("p2", lambda: [p2_throughput(floor, args.burst, k, args.rounds) for k in (1, 2, 4)]),
              ("p3", lambda: p3_api(args.runs)),
              ("p4", lambda: p4_worker_start(args.runs)),
              ("p5", lambda: p5_stats_cost(floor, args.runs))]
