@@ -270,7 +270,7 @@ class WorkerProcess:
             finish_time=str(result.finish_time),
         )
         if not spec.leave_container:
-            docker_utils.remove_container(result.container_id)
+            remove_in_background(result.container_id)
         return False
 
     def adopt_earlier_run(self, execution: dict) -> bool:
@@ -387,6 +387,20 @@ class WorkerProcess:
         if msg.get("_abaco_Content_Type") != codes.CONTENT_BINARY:
             env["MSG"] = message
         return {k: (None if v is None else str(v)) for k, v in env.items()}
+
+
+def remove_in_background(container_id: str) -> None:
+    """Remove a finished actor container while the next message starts: its outcome is recorded
+    COMPLETE already, so if this worker dies before the removal, the health agent removes it as an
+    orphan (it is no longer awaiting adoption)."""
+
+    def remove() -> None:
+        try:
+            docker_utils.remove_container(container_id)
+        except DockerError as e:
+            log.warning("could not remove actor container %s: %s", container_id[:12], e)
+
+    threading.Thread(target=remove, name="remove-container", daemon=True).start()
 
 
 def container_user(actor: dict) -> str | None:

@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 BASE = os.environ.get("ABACO_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
 IMAGE = os.environ.get("ABACO_BENCH_IMAGE", "abacosamples/test")
 NETWORK = os.environ.get("ABACO_BENCH_NETWORK", "host")  # local-dev runs actor containers with host networking
-POLL = 0.005
+POLL = float(os.environ.get("ABACO_BENCH_POLL", "0.01"))  # seconds between two status reads of P1
 
 session = requests.Session()
 
@@ -235,25 +235,34 @@ def ms(seconds: float | None) -> str:
 
 
 def table(results: dict) -> str:
-    p1, p3, p4, p5 = results["p1"], results["p3"], results["p4"], results["p5"]
-    rows = [
-        ("P1 latency p50", ms(p1["abaco"]["p50"]), ms(p1["floor"]["p50"]), f"+{ms(p1['abaco']['p50'] - p1['floor']['p50'])}", "within 50 ms"),
-        ("P1 latency p90", ms(p1["abaco"]["p90"]), ms(p1["floor"]["p90"]), "", ""),
-        ("P1 latency p99", ms(p1["abaco"]["p99"]), ms(p1["floor"]["p99"]), "", ""),
-    ]
-    for p2 in results["p2"]:
+    rows = []
+    if "p1" in results:
+        p1 = results["p1"]
+        rows += [
+            ("P1 latency p50", ms(p1["abaco"]["p50"]), ms(p1["floor"]["p50"]),
+             f"+{ms(p1['abaco']['p50'] - p1['floor']['p50'])}", "within 50 ms"),
+            ("P1 latency p90", ms(p1["abaco"]["p90"]), ms(p1["floor"]["p90"]), "", ""),
+            ("P1 latency p99", ms(p1["abaco"]["p99"]), ms(p1["floor"]["p99"]), "", ""),
+        ]
+    for p2 in results.get("p2", []):
         rows.append((f"P2 throughput x{p2['parallelism']}", f"{p2['abaco_per_s']:.2f}/s", f"{p2['floor_per_s']:.2f}/s",
                      f"{p2['ratio']:.2f}x", ">= 0.8x"))
-    rps = p3["get_actors_rps"]
-    rows += [
-        ("P3 POST message p50", ms(p3["post_message"]["p50"]), "", "", "<= 10 ms"),
-        ("P3 POST message p99", ms(p3["post_message"]["p99"]), "", "", ""),
-        ("P3 GET /actors", "n/a" if rps is None else f"{rps:.0f} req/s", "", "", ">= 500 req/s"),
-        ("P4 worker start p50", ms(p4["command_to_ready"]["p50"]), "", "", "<= 1 s"),
-        ("P5 stats, cgroup files", ms(p5["cgroup_files"]["p50"]), ms(p5["stats_api"]["p50"]) + " (stats API)", "", "< 5 ms"),
-    ]
-    widths = [max(len(str(r[i])) for r in rows + [("figure", "abaco", "floor", "delta", "target")]) for i in range(5)]
-    lines = ["  ".join(str(c).ljust(w) for c, w in zip(("figure", "abaco", "floor", "delta", "target"), widths))]
+    if "p3" in results:
+        p3, rps = results["p3"], results["p3"]["get_actors_rps"]
+        rows += [
+            ("P3 POST message p50", ms(p3["post_message"]["p50"]), "", "", "<= 10 ms"),
+            ("P3 POST message p99", ms(p3["post_message"]["p99"]), "", "", ""),
+            ("P3 GET /actors", "n/a" if rps is None else f"{rps:.0f} req/s", "", "", ">= 500 req/s"),
+        ]
+    if "p4" in results:
+        rows.append(("P4 worker start p50", ms(results["p4"]["command_to_ready"]["p50"]), "", "", "<= 1 s"))
+    if "p5" in results:
+        p5 = results["p5"]
+        rows.append(("P5 stats, cgroup files", ms(p5["cgroup_files"]["p50"]), ms(p5["stats_api"]["p50"]) + " (stats API)",
+                     "", "< 5 ms"))
+    header = ("figure", "abaco", "floor", "delta", "target")
+    widths = [max(len(str(r[i])) for r in rows + [header]) for i in range(5)]
+    lines = ["  ".join(str(c).ljust(w) for c, w in zip(header, widths))]
     lines += ["  ".join(str(c).ljust(w) for c, w in zip(r, widths)) for r in rows]
     return "\n".join(lines)
 
@@ -294,6 +303,7 @@ def main() -> None:
     parser.add_argument("--burst", type=int, default=int(os.environ.get("ABACO_BENCH_BURST", 40)))
     parser.add_argument("--rounds", type=int, default=int(os.environ.get("ABACO_BENCH_ROUNDS", 3)),
                         help="P2 bursts per parallelism, each followed by a floor burst")
+    parser.add_argument("--only", default="", help="comma-separated figures to measure, e.g. p1,p2 (default: all)")
     parser.add_argument("--out", default=str(ROOT / "bench" / "results"))
     args = parser.parse_args()
     out = Path(args.out)
@@ -308,13 +318,19 @@ def main() -> None:
              ("p3", lambda: p3_api(args.runs)),
              ("p4", lambda: p4_worker_start(args.runs)),
              ("p5", lambda: p5_stats_cost(floor, args.runs))]
+    only = {name.strip().lower() for name in args.only.split(",") if name.strip()}
     for name, step in steps:
+        if only and name not in only:
+            continue
         print(f"==> {name} ...", file=sys.stderr, flush=True)
         started = time.monotonic()
         results[name] = step()
         print(f"    done in {time.monotonic() - started:.1f}s", file=sys.stderr, flush=True)
     report = table(results)
     print(report)
+    if only:
+        print("==> a partial run (--only): nothing saved", file=sys.stderr)
+        return
     stamp = time.strftime("%Y%m%d-%H%M%S")
     (out / "latest.json").write_text(json.dumps(results, indent=2))
     (out / f"bench-{stamp}.json").write_text(json.dumps(results, indent=2))
