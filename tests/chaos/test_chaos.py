@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import random
+import signal
 import subprocess
 import threading
 import time
@@ -33,6 +34,7 @@ MESSAGES = int(os.environ.get("ABACO_CHAOS_MESSAGES", "1000"))
 KILLS = int(os.environ.get("ABACO_CHAOS_KILLS", "20"))
 WORKERS = int(os.environ.get("ABACO_CHAOS_WORKERS", "4"))
 RESTART_MESSAGES = int(os.environ.get("ABACO_CHAOS_RESTART_MESSAGES", "60"))
+DOCKER_FREEZE = float(os.environ.get("ABACO_CHAOS_DOCKER_FREEZE", "5"))
 FINAL = {"COMPLETE"}
 
 
@@ -194,6 +196,42 @@ def test_restarting_a_service_mid_burst_loses_nothing(api, make_actor, docker_cl
           f"final={len(statuses)} recovered-in={recovered:.1f}s (restart took {back - restarted:.1f}s, "
           f"the rest of the burst {after_back:.1f}s after) ran-twice={len(twice)}")
     assert len(burst.accepted) == RESTART_MESSAGES
+    assert not twice, twice
+
+
+def test_a_docker_daemon_that_stops_answering_mid_burst_loses_nothing(api, make_actor, docker_client):
+    """dockerd frozen (SIGSTOP) for DOCKER_FREEZE seconds in the middle of a burst: every Docker call
+    of the workers, the spawner and the health agent hangs meanwhile, and nothing may be lost,
+    recorded as failed or run twice because of it."""
+    pidfile = ROOT / ".run" / "pids" / "docker.pid"
+    if not pidfile.exists():
+        pytest.skip("the Docker daemon was not started by this project: not freezing it")
+    pid = int(pidfile.read_text().strip())
+    actor = make_actor()
+    wait_for_actor_status(api, actor["id"], "READY")
+    runs = ContainerRuns(docker_client, f"{TENANT}_{actor['id']}")
+    burst = Burst(api, actor["id"], RESTART_MESSAGES, pause=0.05)
+    burst.thread.start()
+    try:
+        wait_for(lambda: len(burst.accepted) >= RESTART_MESSAGES // 3, timeout=120, what="a third of the burst")
+        frozen = time.monotonic()
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            time.sleep(DOCKER_FREEZE)  # the fault itself lasts this long
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        burst.thread.join()
+        statuses = wait_all_final(api, actor["id"], burst.accepted, timeout=180)
+        recovered = time.monotonic() - frozen
+    finally:
+        runs.close()
+    executions = [api.result("GET", f"/actors/{actor['id']}/executions/{e}") for e in burst.accepted]
+    failed = [e["id"] for e in executions if e.get("exitCode", e.get("exit_code")) != 0]
+    twice = {e: n for e, n in runs.successes.items() if n > 1}
+    print(f"\nchaos docker freeze {DOCKER_FREEZE:g}s: accepted={len(burst.accepted)} final={len(statuses)} "
+          f"failed={len(failed)} recovered-in={recovered:.1f}s ran-twice={len(twice)}")
+    assert len(burst.accepted) == RESTART_MESSAGES
+    assert not failed, failed[:5]
     assert not twice, twice
 
 
