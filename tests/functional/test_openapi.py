@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from tests.functional.conftest import CASE, TEST_IMAGE, f, wait_for, wait_for_execution
+from tests.functional.conftest import CASE, TENANT, TEST_IMAGE, f, wait_for, wait_for_execution
 from tests.functional.openapi_doc import METHODS, ROOT, Contract, for_case, load_document
 
 UNKNOWN_HASHID = "NolBaJ5y6714M"  # a well-formed actor id that no actor has
@@ -242,3 +242,21 @@ def test_every_operation_was_validated(contract, request):
     }
     validated = {(path, method) for path, method, _ in contract.checked}
     assert operations - validated == set(), "operations never validated against a real response"
+
+
+def test_an_execution_with_a_lost_attempt_matches(checked, api, created):
+    # the message waits in queue "special" (no spawner in local-dev) while we record a lost attempt
+    os.environ.setdefault("ABACO_CONF", str(ROOT / "local-dev.conf"))
+    from actors.models import Execution
+
+    waiting = checked.result("POST", "/actors", json={"image": TEST_IMAGE, "queue": "special"})
+    created["actors"].append(waiting["id"])
+    ids = {"actor_id": waiting["id"]}
+    execution_id = checked.result("POST", "/actors/{actor_id}/messages", params=ids,
+                                  data={"message": "again"})[f("execution_id")]
+    Execution.update_fields(f"{TENANT}_{waiting['id']}", execution_id, attempts=1, worker_id="lostworker1")
+    api.result("PUT", f"/actors/{waiting['id']}", json={"image": TEST_IMAGE, "queue": "default", "force": True})
+    wait_for_execution(api, waiting["id"], execution_id)
+    execution = checked.result("GET", "/actors/{actor_id}/executions/{execution_id}",
+                               params={**ids, "execution_id": execution_id})
+    assert execution[f("previous_attempts")][0]["worker"] == "lostworker1"
