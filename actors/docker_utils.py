@@ -263,6 +263,31 @@ def host_config_kwargs(spec: RunSpec) -> dict:
     return kwargs
 
 
+def create_actor_container(spec: RunSpec):
+    """Create (not start) the actor container with the SDK's low-level API: the high-level
+    ``containers.create`` inspects the new container once more, a call per execution that the
+    worker does not need (it inspects once, after the run)."""
+    api = client().api
+    kwargs = host_config_kwargs(spec)
+    user = kwargs.pop("user", None)
+    binds = kwargs.pop("volumes", {})
+    network = kwargs.pop("network", None)
+    networking_config = None
+    if network:  # a named network: joined at creation, as containers.create does
+        kwargs["network_mode"] = network
+        networking_config = api.create_networking_config({network: api.create_endpoint_config()})
+    created = api.create_container(
+        spec.image,
+        environment=env_list(spec.environment),
+        labels={ROLE_LABEL: "actor", **spec.labels},
+        user=user,
+        detach=True,
+        host_config=api.create_host_config(binds=binds, **kwargs),
+        networking_config=networking_config,
+    )
+    return client().containers.prepare_model({"Id": created["Id"]})
+
+
 def run_actor_container(
     spec: RunSpec,
     on_start: Callable[[float], None],
@@ -277,13 +302,7 @@ def run_actor_container(
     while it runs (the fallback where the worker cannot read cgroup counters, see
     :class:`StatsSampler`)."""
     try:
-        container = client().containers.create(
-            spec.image,
-            environment=env_list(spec.environment),
-            labels={ROLE_LABEL: "actor", **spec.labels},
-            detach=True,
-            **host_config_kwargs(spec),
-        )
+        container = create_actor_container(spec)
     except (APIError, DockerException) as e:
         raise DockerStartContainerError(f"Could not create the actor container: {explain(e)}") from e
     try:

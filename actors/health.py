@@ -5,8 +5,9 @@ needs a worker gets one again.
 ``python -m actors.health`` runs one pass every ``[health] interval`` seconds (default 30; upstream
 ran every 10 minutes). Between passes it follows Docker's events: the moment a worker container dies
 while its record says it is alive, that worker is removed and replaced (``[health] watch_events``,
-default on), so a lost worker is noticed in well under a second rather than at the next pass. Every action is logged and, where a record survives, written into it
-(``health_message`` on the worker, ``status_message`` on the actor).
+default on), so a lost worker is noticed in well under a second rather than at the next pass. Every
+action is logged and, where a record survives, written into it (``health_message`` on the worker,
+``status_message`` on the actor).
 
 Fixes over upstream (internals §4.9, §8): workers that never got a host are timed out too; a worker
 removed after a failed ping does not abort the pass; ``worker_ttl < 0`` no longer skips the other

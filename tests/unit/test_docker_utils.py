@@ -61,3 +61,22 @@ def test_usage_from_a_stats_sample():
     usage = usage_from_stats(sample)
     assert (usage.cpu, usage.io, usage.memory) == (123456789, 12388, 1048576)
     assert usage_from_stats({}) == docker_utils.Usage()
+
+
+def test_the_actor_container_is_created_as_specified(tmp_path):
+    """The low-level create gives Docker the same container the high-level one would."""
+    (tmp_path / "ro").mkdir()
+    container = docker_utils.create_actor_container(RunSpec(
+        image="abacosamples/test", environment={"MSG": "hi", "EMPTY": None}, labels={"org.abaco.execution": "e1"},
+        user="4321:4321", mem_limit="64m", network="none",
+        mounts=[{"host_path": str(tmp_path / "ro"), "container_path": "/data", "mode": "ro"}]))
+    try:
+        attrs = docker_utils.client().api.inspect_container(container.id)
+        config, host = attrs["Config"], attrs["HostConfig"]
+        assert "MSG=hi" in config["Env"] and "EMPTY" in config["Env"]
+        assert config["Labels"]["org.abaco.role"] == "actor" and config["Labels"]["org.abaco.execution"] == "e1"
+        assert config["User"] == "4321:4321"
+        assert host["Binds"] == [f"{tmp_path / 'ro'}:/data:ro"]
+        assert host["Memory"] == 64 * 1024 * 1024 and host["NetworkMode"] == "none"
+    finally:
+        docker_utils.remove_container(container.id)
