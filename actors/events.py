@@ -22,13 +22,12 @@ from __future__ import annotations
 
 import logging
 import signal
-import threading
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import requests
 
 from actors import channels, codes, commands, logs
+from actors.agent import PooledAgent
 from actors.config import conf
 from actors.errors import NotFound
 from actors.models import Actor, Execution, api_server_for
@@ -37,58 +36,24 @@ from actors.models.event import EVENT_USERNAME
 log = logging.getLogger("actors.events")  # not __name__: run as __main__ by -m
 
 
-class EventsAgent:
+class EventsAgent(PooledAgent):
+    log = log
+
     def __init__(self, name: str = "default"):
         c = conf()
-        self.name = name
-        self.concurrency = max(1, c.get_int("events", "concurrency", 4))
+        super().__init__(c.get_int("events", "concurrency", 4), thread_name_prefix="event")
+        self.queue = name
         self.webhook_timeout = c.get_float("events", "webhook_timeout", 10.0)
-        self.pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="event")
-        self.stopping = threading.Event()
-        self.cancelled = False
-        self.inflight = 0
-        self.lock = threading.Lock()
+        self.name = "events agent"
 
-    # -- the loop ---------------------------------------------------------------------------
-    def run(self) -> None:
-        self.consumer = channels.Consumer()
-        channel = channels.EventsChannel(self.name)
-        self.consumer.subscribe(channel, self.on_event, prefetch=self.concurrency)
-        log.info("events agent consuming %s", channel.name)
-        self.consumer.run(until=self.finished)
-        self.consumer.close()
-        self.pool.shutdown(wait=True)
-        log.info("events agent stopped")
+    def channel(self) -> channels.Channel:
+        return channels.EventsChannel(self.queue)
 
-    def stop(self, *_args) -> None:
-        """Signal handler: only flags the stop; the consumer thread acts on it in finished()."""
-        self.stopping.set()
-
-    def finished(self) -> bool:
-        if not self.stopping.is_set():
-            return False
-        if not self.cancelled:
-            self.cancelled = True
-            self.consumer.cancel(channels.events_queue_name(self.name))
-        return self.inflight == 0
-
-    def on_event(self, event: Any, delivery) -> None:
-        with self.lock:
-            self.inflight += 1
-        self.pool.submit(self.handle, event, delivery)
-
-    def handle(self, event: Any, delivery) -> None:
-        try:
-            self.process(event)
-        except Exception:
-            log.exception("event %r failed", event)
-        finally:
-            delivery.ack()
-            with self.lock:
-                self.inflight -= 1
+    def process(self, event: Any, delivery) -> None:
+        self.process_event(event)
 
     # -- one event --------------------------------------------------------------------------
-    def process(self, event: Any) -> None:
+    def process_event(self, event: Any) -> None:
         if not isinstance(event, dict) or not event.get("tenant_id"):
             log.error("dropping an event without tenant_id: %r", event)
             return

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import logging
 import signal
-import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 from actors import channels, codes, docker_utils, logs
+from actors.agent import PooledAgent
 from actors.config import conf
 from actors.errors import DockerError, NotFound, WorkerException
 from actors.models import Actor, Worker, now_epoch
@@ -33,64 +32,27 @@ class WorkerLostWhileStarting(WorkerStartError):
     memory, the daemon restarted): nothing says the next one would fail too, so another is started."""
 
 
-class Spawner:
+class Spawner(PooledAgent):
+    log = log
+
     def __init__(self, queue: str = "default"):
         c = conf()
+        super().__init__(c.get_int("spawner", "concurrency", 4), thread_name_prefix="spawn")
         self.queue = queue
         self.host_id = c.environ.get("SPAWNER_HOST_ID") or c.get("spawner", "host_id", "0")
         self.host_ip = c.get("spawner", "host_ip", "127.0.0.1")
         self.start_timeout = c.get_float("spawner", "worker_start_timeout", 60.0)
         self.lost_start_retries = c.get_int("spawner", "lost_start_retries", 2)
-        self.concurrency = c.get_int("spawner", "concurrency", 4)
-        self.pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="spawn")
-        self.stopping = threading.Event()
-        self.cancelled = False
-        self.inflight = 0
-        self.lock = threading.Lock()
+        self.name = f"spawner for queue {queue} on host {self.host_id}"
 
-    # -- the loop ---------------------------------------------------------------------------
-    def run(self) -> None:
-        self.consumer = channels.Consumer()
-        command_channel = channels.CommandChannel(self.queue)
-        self.consumer.subscribe(command_channel, self.on_command, prefetch=self.concurrency)
-        log.info("spawner for queue %s on host %s is consuming %s", self.queue, self.host_id, command_channel.name)
-        self.consumer.run(until=self.finished)
-        self.consumer.close()
-        self.pool.shutdown(wait=True)
-        log.info("spawner stopped")
+    def channel(self) -> channels.Channel:
+        return channels.CommandChannel(self.queue)
 
-    def stop(self, *_args) -> None:
-        """Signal handler: only flags the stop; the consumer thread acts on it in finished()."""
-        self.stopping.set()
-
-    def finished(self) -> bool:
-        """Checked by the consumer loop on its own thread: once stopping, take no new command and
-        finish when the commands in flight are done (their acks are sent before the loop ends)."""
-        if not self.stopping.is_set():
-            return False
-        if not self.cancelled:
-            self.cancelled = True
-            log.info("spawner stopping: finishing %d command(s) in flight", self.inflight)
-            self.consumer.cancel(channels.command_queue_name(self.queue))
-        return self.inflight == 0
-
-    def on_command(self, cmd: dict, delivery) -> None:
-        with self.lock:
-            self.inflight += 1
-        self.pool.submit(self.handle, cmd, delivery)
-
-    def handle(self, cmd: dict, delivery) -> None:
-        try:
-            self.process(cmd, redelivered=bool(delivery.redelivered))
-        except Exception:
-            log.exception("command %s failed", cmd)
-        finally:
-            delivery.ack()
-            with self.lock:
-                self.inflight -= 1
+    def process(self, cmd: dict, delivery) -> None:
+        self.process_command(cmd, redelivered=bool(delivery.redelivered))
 
     # -- one command ------------------------------------------------------------------------
-    def process(self, cmd: dict, redelivered: bool = False) -> None:
+    def process_command(self, cmd: dict, redelivered: bool = False) -> None:
         dbid, worker_id = cmd["actor_id"], cmd["worker_id"]
         try:
             actor = Actor.get(dbid)
