@@ -72,11 +72,16 @@ class WebServer:
         raise RuntimeError(f"test web server on {self.port} did not answer within {timeout}s")
 
     def stop(self) -> None:
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
+        stop_process(self.process, timeout=20)
+
+
+def stop_process(process: subprocess.Popen, timeout: float) -> None:
+    """SIGTERM (the servers and agents finish their work in flight), SIGKILL after ``timeout``."""
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
 
 
 def port_in_use(port: int) -> bool:

@@ -20,7 +20,6 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -39,6 +38,7 @@ from tests.functional.conftest import (
     wait_for_actor_status,
     wait_for_execution,
 )
+from tests.functional.stacks import WebServer, stop_process
 
 ROOT = Path(__file__).resolve().parents[2]
 CONF = os.environ.get("ABACO_CONF", str(ROOT / "local-dev.conf"))
@@ -291,11 +291,7 @@ class Spawner:
                                         stdout=self.log_path.open("ab"), stderr=subprocess.STDOUT)
 
     def stop(self) -> None:
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
+        stop_process(self.process, timeout=30)
 
 
 class ConfiguredStack:
@@ -338,8 +334,6 @@ def configured(tmp_path_factory, docker_client):
         "web_log_ex": str(LOG_EX),
         "web_sync_timeout": str(SYNC_TIMEOUT),
     }
-    from tests.functional.stacks import WebServer
-
     spawners = [Spawner(queue, {**common, **overrides}),
                 Spawner(noipc_queue, {**common, "workers_socket_host_path_dir": ""})]
     server = stack = None
