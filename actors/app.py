@@ -1,13 +1,17 @@
-"""All web apps behind one base URL, routed by path as upstream's nginx does (API ref §1).
+"""All public web apps behind one base URL, routed by path as upstream's nginx does (API ref §1).
 
 A deployment with nginx in front can instead serve ``reg_api:app``, ``message_api:app`` ... each on
 its own port; this dispatcher gives a single-machine install the same URL space with one server.
+
+``/metrics`` is not here: it lists every actor and tenant without authentication, so it is served by
+``metrics_api:app`` on a listener of its own (``[web] metrics_address``) that Prometheus scrapes
+directly, never on the public port (upstream's nginx did not route it either).
 """
 from __future__ import annotations
 
 import re
 
-from actors import admin_api, logs, message_api, metrics_api, permissions_api, reg_api
+from actors import admin_api, logs, message_api, permissions_api, reg_api
 
 logs.setup("web")
 
@@ -20,7 +24,6 @@ ROUTES = [
     (re.compile(r"^/actors/[^?]*/permissions"), permissions_api.app),
     (re.compile(r"^/actors"), reg_api.app),
     (re.compile(r"^/admin"), admin_api.app),  # /admin/dashboard
-    (re.compile(r"^/metrics"), metrics_api.app),  # Prometheus; no authentication (autoscaler trigger)
 ]
 MULTI_SLASH = re.compile(r"/{2,}")
 

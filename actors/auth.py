@@ -9,11 +9,13 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 import time
 from dataclasses import dataclass, field
 
 import jwt
 from cryptography.hazmat.primitives import serialization
+from jwt.algorithms import RSAAlgorithm
 
 from actors import codes
 from actors.config import ConfigError, conf, parse_bool
@@ -22,6 +24,16 @@ from actors.errors import PermissionsException
 JWT_HEADER_PREFIX = "x-jwt-assertion-"
 USER_CLAIM = "http://wso2.org/claims/enduser"
 ROLE_CLAIM = "http://wso2.org/claims/role"
+# RS256 under the name some WSO2 gateways write in the header (the Java signature algorithm name)
+GATEWAY_RSA_ALGORITHM = "SHA256withRSA"
+ACCEPTED_ALGORITHMS = ["RS256", GATEWAY_RSA_ALGORITHM]
+# Tenant names become part of store keys and queue names (docs/compatibility.md, "Tenants"): letters,
+# digits, '_', '.', '-'; never ':' (the separator of alias keys) nor anything else.
+TENANT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+NOT_BASE64 = re.compile(r"[^A-Za-z0-9+/_-]")
+
+_jws = jwt.PyJWS(algorithms=["RS256"])
+_jws.register_algorithm(GATEWAY_RSA_ALGORITHM, RSAAlgorithm(RSAAlgorithm.SHA256))
 
 
 @dataclass
@@ -31,10 +43,14 @@ class Identity:
     roles: list[str] = field(default_factory=list)
     jwt_header_name: str | None = None
     nonce_id: str | None = None
+    nonce_level: str | None = None  # the level of the nonce the request was authenticated with
+    # ``access_control: none`` only: the caller may do anything. A JWT role claim of ``ALL`` is an
+    # ordinary string and grants nothing.
+    unrestricted: bool = False
 
     @property
     def is_admin(self) -> bool:
-        return codes.ALL_ROLE in self.roles or codes.ADMIN_ROLE in self.roles
+        return self.unrestricted or codes.ADMIN_ROLE in self.roles
 
     @property
     def is_privileged(self) -> bool:
@@ -51,15 +67,17 @@ def authenticate(headers: dict[str, str]) -> Identity | None:
     mode = access_control()
     if mode == "none":
         tenant = header_value(headers, "tenant") or conf().get("web", "tenant_name", "dev_staging")
-        return Identity(user="anonymous", tenant=tenant, roles=[codes.ALL_ROLE])
+        return Identity(user="anonymous", tenant=checked_tenant(tenant), roles=[codes.ALL_ROLE], unrestricted=True)
     if mode != "jwt":
         raise PermissionsException(f"Invalid access_control setting: {mode}.")
     found = find_jwt_header(headers)
     if found is None:
         return None
     header_name, tenant, token = found
+    checked_tenant(tenant)
     claims = decode_jwt(token)
-    check_expiry(claims)
+    if conf().get_bool("web", "check_jwt_expiry", True):
+        check_expiry(claims)
     requested = header_value(headers, "tenant")
     if requested and requested.upper() != tenant:
         raise PermissionsException(
@@ -67,9 +85,19 @@ def authenticate(headers: dict[str, str]) -> Identity | None:
     return identity_from_claims(claims, tenant, header_name)
 
 
+def checked_tenant(tenant: str) -> str:
+    """The tenant, if it is a name Abaco can key records by; else the request is refused."""
+    if not tenant:
+        raise PermissionsException("Invalid JWT header: the header names no tenant (X-Jwt-Assertion-<TENANT>).")
+    if not TENANT_NAME.match(tenant):
+        raise PermissionsException(
+            f"Invalid tenant {tenant[:80]!r}: a tenant name is 1 to 64 letters, digits, '_', '.' or '-'.")
+    return tenant
+
+
 def check_expiry(claims: dict) -> None:
     """Upstream never enforced ``exp`` because the gateway writes it in milliseconds; we enforce it
-    and read a value too large for seconds as milliseconds."""
+    (``[web] check_jwt_expiry``, default true) and read a value too large for seconds as milliseconds."""
     exp = claims.get("exp")
     if exp is None:
         return
@@ -108,22 +136,25 @@ def public_key():
     return serialization.load_der_public_key(base64.b64decode(raw))
 
 
-def to_base64url(token: str) -> str:
-    """WSO2 gateways emit segments in the standard base64 alphabet with padding; PyJWT wants
-    base64url without padding. Converting is lossless for both forms."""
-    return ".".join(seg.replace("+", "-").replace("/", "_").rstrip("=") for seg in token.strip().split("."))
+def lenient_signature(token: str) -> str:
+    """The token with its signature segment cleaned the way upstream's base64 decoder read it:
+    characters outside the base64 alphabets (a trailing ``\r`` from a copied token, padding) are
+    dropped. Only the signature is cleaned: the header and payload are verified exactly as received,
+    because a gateway signs the text it emits (standard base64 with ``=`` padding, for WSO2)."""
+    signing_input, dot, signature = token.strip().rpartition(".")
+    return f"{signing_input}{dot}{NOT_BASE64.sub('', signature)}" if dot else token
 
 
 def decode_jwt(token: str) -> dict:
+    """The verified claims of ``token`` (RS256, also when the header calls it ``SHA256withRSA``)."""
     try:
-        return jwt.decode(
-            to_base64url(token),
-            public_key(),
-            algorithms=["RS256"],
-            options={"verify_exp": False, "verify_aud": False},  # gateway exp is in ms (ref §4.2)
-        )
-    except (jwt.PyJWTError, ValueError, binascii.Error, json.JSONDecodeError) as e:
+        payload = _jws.decode(lenient_signature(token), public_key(), algorithms=ACCEPTED_ALGORITHMS)
+        claims = json.loads(payload)
+    except (jwt.PyJWTError, ValueError, binascii.Error, TypeError) as e:
         raise PermissionsException(f"Invalid JWT: {e}") from None
+    if not isinstance(claims, dict):
+        raise PermissionsException("Invalid JWT: the payload is not a JSON object.")
+    return claims
 
 
 def identity_from_claims(claims: dict, tenant: str, header_name: str) -> Identity:
@@ -166,5 +197,7 @@ def user_role() -> str:
 
 
 def has_abaco_role(identity: Identity) -> bool:
-    known = {codes.ALL_ROLE, codes.ADMIN_ROLE, codes.PRIVILEGED_ROLE, codes.LIMITED_ROLE, user_role()}
+    if identity.unrestricted:
+        return True
+    known = {codes.ADMIN_ROLE, codes.PRIVILEGED_ROLE, codes.LIMITED_ROLE, user_role()}
     return any(role in known for role in identity.roles)

@@ -12,7 +12,8 @@ For each event:
   relied on one being there, so an event to an actor without workers waited for the next message).
 * **webhook** (``_abaco_webhook``): an HTTP POST of the event as JSON with the same ``_abaco_*``
   fields merged in (and the link's ``_abaco_execution_id`` when a link was processed), with a timeout
-  (``[events] webhook_timeout``, default 10 s); failures and non-2xx answers are logged.
+  (``[events] webhook_timeout``, default 10 s); failures and non-2xx answers are logged. Only public
+  addresses are called, redirects are not followed (``actors/webhooks.py``).
 
 An event is acknowledged after it was processed, also when processing failed (errors are logged, as
 upstream: at-most-once, no retries), so a bad event cannot block the queue. Events are processed by
@@ -26,7 +27,7 @@ from typing import Any
 
 import requests
 
-from actors import channels, codes, commands, logs
+from actors import channels, codes, commands, logs, migrations, webhooks
 from actors.agent import PooledAgent
 from actors.config import conf
 from actors.errors import NotFound
@@ -91,24 +92,24 @@ class EventsAgent(PooledAgent):
         return execution["id"]
 
     def post_webhook(self, url: str, body: dict) -> None:
-        if not url.lower().startswith(("http://", "https://")):
-            log.error("%s of %s: webhook %r is not an http(s) URL", body.get("event_type"), body.get("actor_dbid"), url)
-            return
+        what = f"{body.get('event_type')} of {body.get('actor_dbid')}"
         try:
-            response = requests.post(url, json=body, timeout=self.webhook_timeout)
+            response = webhooks.post(url, body, self.webhook_timeout)
+        except ValueError as e:
+            log.error("%s: webhook %r refused: %s", what, url, e)
+            return
         except requests.RequestException as e:
-            log.error("%s of %s: webhook %s failed: %s", body.get("event_type"), body.get("actor_dbid"), url, e)
+            log.error("%s: webhook %s failed: %s", what, url, e)
             return
         if not 200 <= response.status_code < 300:
-            log.error("%s of %s: webhook %s answered %s: %s", body.get("event_type"), body.get("actor_dbid"), url,
-                      response.status_code, response.text[:200])
+            log.error("%s: webhook %s answered %s: %s", what, url, response.status_code, response.text[:200])
         else:
-            log.info("%s of %s -> webhook %s (%s)", body.get("event_type"), body.get("actor_dbid"), url,
-                     response.status_code)
+            log.info("%s -> webhook %s (%s)", what, url, response.status_code)
 
 
 def main() -> None:
     logs.setup("events")
+    migrations.ensure_current()
     agent = EventsAgent(conf().environ.get("events_ch_name") or "default")
     signal.signal(signal.SIGTERM, agent.stop)
     signal.signal(signal.SIGINT, agent.stop)

@@ -24,7 +24,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from actors import channels, codes, docker_utils, logs
+from actors import channels, codes, docker_utils, logs, migrations
 from actors.commands import ensure_one_worker, replace_worker, stop_worker
 from actors.config import conf
 from actors.errors import DAOError, DockerError, NotFound, WorkerException
@@ -291,6 +291,7 @@ class HealthAgent:
 
 def main() -> None:
     logs.setup("health")
+    migrations.ensure_current()
     agent = HealthAgent()
     signal.signal(signal.SIGTERM, agent.stop)
     signal.signal(signal.SIGINT, agent.stop)

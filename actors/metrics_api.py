@@ -1,5 +1,8 @@
 """The metrics app: ``GET /metrics`` for Prometheus, no authentication (API ref §8.11, internals §4.10).
 
+It runs on a listener of its own (``[web] metrics_address``, ``make up`` starts it), not on the public
+port: it names every actor and tenant, so only Prometheus should reach it.
+
 Every scrape reads the current numbers afresh and, when ``[workers] autoscaling`` is true, runs one
 autoscaling pass (``actors.autoscaler``) -- Prometheus's periodic GET is the autoscaler's clock, as
 upstream. The answer is Prometheus text exposition 0.0.4.
@@ -48,7 +51,7 @@ from prometheus_client.gc_collector import GCCollector
 from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 
-from actors import autoscaler, codes, stores
+from actors import autoscaler, codes, logs, stores
 from actors.autoscaler import PassResult, ScaleUp, StopWorker
 from actors.models import Execution, display_id
 from actors.responses import new_app
@@ -165,5 +168,6 @@ def metrics() -> Response:
     return Response(body, mimetype=None, content_type=CONTENT_TYPE_LATEST)
 
 
+logs.setup("metrics")
 app = new_app("metrics")
 app.add_url_rule("/metrics", view_func=metrics, methods=["GET"])

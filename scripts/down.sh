@@ -9,6 +9,7 @@ stop_pidfile health 30
 stop_pidfile events 30
 stop_pidfile spawner 30
 stop_pidfile web 30
+stop_pidfile metrics 30
 if docker_answers; then
     ids="$("$DOCKER" ps -aq --filter label=org.abaco.role)"
     if [[ -n "$ids" ]]; then

@@ -129,6 +129,13 @@ wait_for() {
     done
 }
 
+# http_answers URL: true when an HTTP server answers at URL, whatever the status code.
+http_answers() {
+    local code
+    code="$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "$1")" || true
+    [[ "$code" =~ ^[1-5][0-9][0-9]$ ]]
+}
+
 # --- processes --------------------------------------------------------------------------------------
 
 # pid_alive PID: true if the process exists and is not a zombie.

@@ -40,18 +40,28 @@ conf_value() {
     "$VENV/bin/python" -c "from actors.config import conf; print(conf().get('$1', '$2', ''))"
 }
 
-start_web() {
-    if owned_pid web >/dev/null; then
-        info "web apps already running (pid $(read_pidfile web))"
+start_gunicorn() {
+    local name="$1" bind="$2" app="$3" workers="$4" probe="$5"
+    if owned_pid "$name" >/dev/null; then
+        info "$name already running (pid $(read_pidfile "$name"))"
         return 0
     fi
-    log "starting the web apps under gunicorn on $ABACO_BIND"
-    (cd "$ABACO_ROOT" && "$VENV/bin/gunicorn" --daemon --pid "$(pidfile_path web)" \
-        --bind "$ABACO_BIND" --worker-class gthread --workers "${ABACO_WEB_WORKERS:-2}" --threads 16 \
-        --timeout 300 --graceful-timeout 30 --limit-request-field_size 65536 --access-logfile "$ABACO_LOGS/web-access.log" \
-        --error-logfile "$ABACO_LOGS/web.log" actors.app:app)
-    wait_for --log "$ABACO_LOGS/web.log" "the web apps" 30 \
-        curl -fsS -o /dev/null "http://$ABACO_BIND/actors"
+    log "starting $name ($app) under gunicorn on $bind"
+    (cd "$ABACO_ROOT" && "$VENV/bin/gunicorn" --daemon --pid "$(pidfile_path "$name")" \
+        --bind "$bind" --worker-class gthread --workers "$workers" --threads 16 \
+        --timeout 300 --graceful-timeout 30 --limit-request-field_size 65536 --access-logfile "$ABACO_LOGS/$name-access.log" \
+        --error-logfile "$ABACO_LOGS/$name.log" "$app")
+    # any HTTP answer means the app is up: with access_control jwt, GET /actors without a token is a 400
+    wait_for --log "$ABACO_LOGS/$name.log" "$name" 30 http_answers "http://$bind$probe"
+}
+
+start_web() {
+    start_gunicorn web "$ABACO_BIND" actors.app:app "${ABACO_WEB_WORKERS:-2}" /actors
+}
+
+# /metrics lists every actor without authentication: it has its own listener, off the public port
+start_metrics() {
+    start_gunicorn metrics "$METRICS_BIND" actors.metrics_api:app 1 /metrics
 }
 
 start_agent() {
@@ -102,7 +112,7 @@ start_prometheus() {
     log "starting Prometheus on $addr: autoscaling is on, every scrape of /metrics is one pass"
     mkdir -p "$dir/data"
     # prometheus/prometheus.yml with this stack's addresses and an absolute path to the rules
-    sed -e "s|127.0.0.1:8000|$ABACO_BIND|" -e "s|127.0.0.1:9090|$addr|" \
+    sed -e "s|127.0.0.1:5004|$METRICS_BIND|" -e "s|127.0.0.1:9090|$addr|" \
         -e "s|- alert.rules.yml|- $ABACO_ROOT/prometheus/alert.rules.yml|" \
         "$ABACO_ROOT/prometheus/prometheus.yml" >"$dir/prometheus.yml"
     (
@@ -123,13 +133,16 @@ main() {
     "$ABACO_ROOT/scripts/services.sh" start all
     "$ABACO_ROOT/images/build.sh" all
     prepare_dirs
+    METRICS_BIND="$(conf_value web metrics_address)"
+    METRICS_BIND="${METRICS_BIND:-127.0.0.1:5004}"
     start_web
+    start_metrics
     start_agent spawner actors.spawner
     start_agent events actors.events
     start_agent health actors.health
     start_prometheus
     printf '%s\n' "$ABACO_CONF" >"$ABACO_RUN/conf"
-    log "Abaco is up in $(timer_elapsed t0)s (configuration: $ABACO_CONF)"
+    log "Abaco is up in $(timer_elapsed t0)s (configuration: $ABACO_CONF; metrics for Prometheus on http://$METRICS_BIND/metrics)"
     echo "http://$ABACO_BIND"
 }
 

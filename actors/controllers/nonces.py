@@ -1,13 +1,21 @@
-"""Nonces of actors (``/actors/{id}/nonces``) and of aliases (``/actors/aliases/{alias}/nonces``)."""
+"""Nonces of actors (``/actors/{id}/nonces``) and of aliases (``/actors/aliases/{alias}/nonces``).
+
+A nonce id is a bearer secret: whoever has it may use it. So a caller is shown only the nonces whose
+level is at most their own on the actor (or alias); the owner and admins see them all. A request
+authenticated with a nonce counts at that nonce's level, never at its owner's, so a READ nonce
+cannot be used to read the ids of stronger nonces. Upstream listed every nonce to anyone with READ.
+"""
 from __future__ import annotations
 
 import logging
 
 from flask import g
 
+from actors import auth, codes
 from actors.controllers.authz import identity
-from actors.controllers.base import as_int, as_text, parse_fields, request_fields
-from actors.models import Actor, Alias, Nonce, alias_id_of
+from actors.controllers.base import as_int, as_text, check_size, parse_fields, request_fields
+from actors.errors import DAOError
+from actors.models import Actor, Alias, Nonce, Permission, alias_id_of
 from actors.responses import convert_model, ok
 
 log = logging.getLogger(__name__)
@@ -17,17 +25,49 @@ NONCE_FIELD_TYPES = {"level": as_text, "max_uses": as_int, "description": as_tex
 
 def nonce_fields() -> dict:
     """``level``, ``max_uses``/``maxUses`` and ``description``, all optional (API ref §8.7)."""
-    return parse_fields(request_fields(), NONCE_FIELD_TYPES)
+    fields = parse_fields(request_fields(), NONCE_FIELD_TYPES)
+    if fields.get("description"):
+        check_size("max_description_size", fields["description"])
+    return fields
 
 
-def shown(nonce: dict) -> dict:
-    return convert_model(Nonce.display(nonce))
+def shown(nonce: dict, alias_actor_id: str | None = None) -> dict:
+    return convert_model(Nonce.display(nonce, alias_actor_id))
+
+
+def caller_level(ident: auth.Identity, key: str, owner: str | None) -> str:
+    """The level up to which ``ident`` may see the nonces of the object ``key`` owned by ``owner``."""
+    if ident.nonce_id:
+        held = Permission.level_of(key, ident.user) if not ident.is_admin else codes.UPDATE
+        nonce_level = ident.nonce_level if ident.nonce_level in codes.PERMISSION_LEVELS else codes.NONE
+        return min(held, nonce_level, key=codes.level_rank)
+    if ident.is_admin or ident.user == owner:
+        return codes.UPDATE
+    return Permission.level_of(key, ident.user)
+
+
+def visible(nonce: dict, level: str) -> bool:
+    wanted = nonce.get("level")
+    return wanted in codes.PERMISSION_LEVELS and codes.level_rank(wanted) <= codes.level_rank(level)
+
+
+def visible_nonce(key: str, nonce_id: str, level: str) -> dict:
+    """One nonce, if the caller may see it; otherwise it is "not found", as if it did not exist."""
+    nonce = Nonce.get(key, nonce_id)
+    if not visible(nonce, level):
+        raise DAOError(f"Nonce not found: {nonce_id}.")
+    return nonce
 
 
 # -- actor nonces -------------------------------------------------------------------------------
+def actor_level() -> str:
+    return caller_level(identity(), g.dbid, Actor.get(g.dbid).get("owner"))
+
+
 def list_actor_nonces(actor_id: str):
-    Actor.get(g.dbid)
-    return ok([shown(n) for n in Nonce.list(g.dbid)], "Actor nonces retrieved successfully.")
+    level = actor_level()
+    nonces = [shown(n) for n in Nonce.list(g.dbid) if visible(n, level)]
+    return ok(nonces, "Actor nonces retrieved successfully.")
 
 
 def create_actor_nonce(actor_id: str):
@@ -40,8 +80,7 @@ def create_actor_nonce(actor_id: str):
 
 
 def get_actor_nonce(actor_id: str, nonce_id: str):
-    Actor.get(g.dbid)
-    return ok(shown(Nonce.get(g.dbid, nonce_id)), "Actor nonce retrieved successfully.")
+    return ok(shown(visible_nonce(g.dbid, nonce_id, actor_level())), "Actor nonce retrieved successfully.")
 
 
 def delete_actor_nonce(actor_id: str, nonce_id: str):
@@ -58,8 +97,10 @@ def alias_key(alias: str) -> tuple[dict, str]:
 
 
 def list_alias_nonces(alias: str):
-    _, key = alias_key(alias)
-    return ok([shown(n) for n in Nonce.list(key)], "Alias nonces retrieved successfully.")
+    record, key = alias_key(alias)
+    level = caller_level(identity(), key, record.get("owner"))
+    nonces = [shown(n, record.get("actor_id")) for n in Nonce.list(key) if visible(n, level)]
+    return ok(nonces, "Alias nonces retrieved successfully.")
 
 
 def create_alias_nonce(alias: str):
@@ -68,12 +109,13 @@ def create_alias_nonce(alias: str):
     nonce = Nonce.create(
         record["tenant"], key, ident.user, ident.roles, record["api_server"], alias=alias, **nonce_fields()
     )
-    return ok(shown(nonce), "Alias nonce created successfully.")
+    return ok(shown(nonce, record.get("actor_id")), "Alias nonce created successfully.")
 
 
 def get_alias_nonce(alias: str, nonce_id: str):
-    _, key = alias_key(alias)
-    return ok(shown(Nonce.get(key, nonce_id)), "Alias nonce retrieved successfully.")
+    record, key = alias_key(alias)
+    nonce = visible_nonce(key, nonce_id, caller_level(identity(), key, record.get("owner")))
+    return ok(shown(nonce, record.get("actor_id")), "Alias nonce retrieved successfully.")
 
 
 def delete_alias_nonce(alias: str, nonce_id: str):

@@ -1,8 +1,12 @@
 """Aliases: tenant-unique names that stand for an actor id (API ref §5.2, §8.8).
 
-Records live in ``alias_store[<TENANT>_<alias>]`` (the alias id); their permission maps live in
-``permissions_store`` under the same alias id. Alias ids never collide with actor db ids because
-an alias may not be a valid hashid, so alias permissions can never confer access to an actor.
+Records live in ``alias_store[<TENANT>:<alias>]`` (the alias id); their permission maps and nonces
+live in ``permissions_store`` and ``nonce_store`` under the same alias id, beside the maps of actors,
+which are keyed by actor db id ``<TENANT>_<actor id>``. The ``:`` keeps the keys apart: neither a
+tenant name (auth.TENANT_NAME) nor an alias (codes.FORBIDDEN_ALIAS_CHARS) may contain it, so an
+alias id names exactly one (tenant, alias) pair and is never an actor's db id. (Keys of the form
+``<TENANT>_<alias>`` collided across tenants whose names share a prefix; ``actors.migrations``
+moves records written that way.)
 """
 from __future__ import annotations
 
@@ -20,8 +24,11 @@ log = logging.getLogger(__name__)
 ALIAS_HIDDEN = ("alias_id", "db_id", "tenant", "api_server")
 
 
+ALIAS_KEY_SEPARATOR = ":"
+
+
 def alias_id_of(tenant: str, alias: str) -> str:
-    return f"{tenant}_{alias}"
+    return f"{tenant}{ALIAS_KEY_SEPARATOR}{alias}"
 
 
 def validate_alias_text(alias: str) -> None:
@@ -71,8 +78,16 @@ class Alias:
         return record
 
     @staticmethod
-    def get(tenant: str, alias: str) -> dict:
+    def find(tenant: str, alias: str) -> dict | None:
+        """The alias record of ``tenant``, or None; never a record of another tenant."""
         record = stores.alias_store.get(alias_id_of(tenant, alias))
+        if not isinstance(record, dict) or record.get("tenant") != tenant or record.get("alias") != alias:
+            return None
+        return record
+
+    @staticmethod
+    def get(tenant: str, alias: str) -> dict:
+        record = Alias.find(tenant, alias)
         if record is None:
             raise NotFound(f"No alias found with alias {alias}.")
         return record
@@ -80,12 +95,12 @@ class Alias:
     @staticmethod
     def actor_dbid(tenant: str, alias: str) -> str | None:
         """The db id of the actor that ``alias`` stands for in ``tenant``, or None."""
-        record = stores.alias_store.get(alias_id_of(tenant, alias))
+        record = Alias.find(tenant, alias)
         return record["db_id"] if record else None
 
     @staticmethod
     def list_for_tenant(tenant: str) -> list[dict]:
-        keys = stores.alias_store.keys_with_prefix(f"{tenant}_")
+        keys = stores.alias_store.keys_with_prefix(alias_id_of(tenant, ""))
         records = (stores.alias_store.get(k) for k in keys)
         return [r for r in records if r and r.get("tenant") == tenant]
 
@@ -94,8 +109,7 @@ class Alias:
         """Remove the alias, its permissions and its nonces. Upstream kept the alias nonces, which
         a new alias of the same name would then have honoured: we delete them."""
         alias_id = alias_id_of(tenant, alias)
-        if stores.alias_store.get(alias_id) is None:
-            raise NotFound(f"No alias found with alias {alias}.")
+        Alias.get(tenant, alias)
         del stores.alias_store[alias_id]
         del stores.permissions_store[alias_id]
         Nonce.delete_all(alias_id)

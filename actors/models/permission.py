@@ -49,6 +49,13 @@ class Permission:
             raise DAOError(f"Actor {key} does not exist.") from None
 
     @staticmethod
+    def level_of(key: str, user: str) -> str:
+        """The highest level ``user`` holds on ``key``, on their own or through ``ABACO_WORLD``."""
+        permissions = Permission.get(key)
+        held = [permissions.get(name) for name in (user, codes.ABACO_WORLD)]
+        return max((lvl for lvl in held if lvl in codes.PERMISSION_LEVELS), key=codes.level_rank, default=codes.NONE)
+
+    @staticmethod
     def allows(key: str, user: str, level: str) -> bool:
         """Whether ``user`` holds ``level`` on the object ``key`` (DAOError if it has no permissions)."""
         return grants(Permission.get(key), user, level)

@@ -107,6 +107,8 @@ def jwt_server(api, jwt_signer):
         "web_access_control": "jwt",
         "web_apim_public_key": jwt_signer.public_key_b64,
         "web_user_role": "Internal/abaco-user",
+        # as abaco.conf: webhooks may not call internal addresses (the main stack allows loopback)
+        "events_webhook_allowed_networks": "",
     })
     yield server
     server.stop()

@@ -20,11 +20,12 @@ import requests
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from tests.gateway_tokens import ROLE_CLAIM, USER_CLAIM, gateway_token, wso2_claims
+
 ROOT = Path(__file__).resolve().parents[2]
 CONF = os.environ.get("ABACO_CONF", str(ROOT / "local-dev.conf"))
 
-USER_CLAIM = "http://wso2.org/claims/enduser"
-ROLE_CLAIM = "http://wso2.org/claims/role"
+__all__ = ["ROLE_CLAIM", "USER_CLAIM", "JwtSigner", "WebServer"]
 
 ROLES = {
     "admin": "Internal/abaco-admin,Internal/everyone",
@@ -36,9 +37,10 @@ ROLES = {
 
 
 class WebServer:
-    """A gunicorn serving actors.app:app with ``overrides`` (config env vars) on ``port``."""
+    """A gunicorn serving ``app`` (default the public apps, actors.app:app) with ``overrides`` (config
+    env vars) on ``port``."""
 
-    def __init__(self, port: int, overrides: dict[str, str]):
+    def __init__(self, port: int, overrides: dict[str, str], app: str = "actors.app:app"):
         self.port = port
         self.base_url = f"http://127.0.0.1:{port}"
         if port_in_use(port):
@@ -50,7 +52,7 @@ class WebServer:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--worker-class", "gthread",
              "--workers", "1", "--threads", "8", "--timeout", "120",
-             "--limit-request-field_size", "65536", "actors.app:app"],
+             "--limit-request-field_size", "65536", app],
             cwd=ROOT, env=env, stdout=self.log_path.open("ab"), stderr=subprocess.STDOUT,
         )
         try:
@@ -65,7 +67,7 @@ class WebServer:
             if self.process.poll() is not None:
                 raise RuntimeError(f"test web server exited; see {self.log_path}")
             try:
-                requests.options(self.base_url + "/actors", timeout=1)
+                requests.options(self.base_url + "/", timeout=1)
                 return
             except (requests.ConnectionError, requests.Timeout):  # not listening yet, or still booting
                 time.sleep(0.1)
@@ -100,20 +102,13 @@ class JwtSigner:
         self.public_key_b64 = base64.b64encode(der).decode()
 
     def token(self, user: str, roles: str | None, tenant_domain: str = "carbon.super", key=None,
-              standard_base64: bool = False, **extra) -> str:
-        claims = {USER_CLAIM: f"{user}@{tenant_domain}", **extra}
-        if roles is not None:
-            claims[ROLE_CLAIM] = roles
-        token = jwt.encode(claims, key or self.key, algorithm="RS256")
-        if standard_base64:
-            token = ".".join(to_standard_base64(segment) for segment in token.split("."))
-        return token
+              gateway: bool = False, **extra) -> str:
+        """A PyJWT token (base64url), or with ``gateway`` one written as a WSO2 gateway writes it
+        (standard base64 with padding, ``SHA256withRSA``; tests/gateway_tokens.py)."""
+        claims = wso2_claims(user, roles, tenant_domain, **extra)
+        if gateway:
+            return gateway_token(key or self.key, claims)
+        return jwt.encode(claims, key or self.key, algorithm="RS256")
 
     def headers(self, user: str, role: str, tenant: str = "DEV-DEVELOP", **kwargs) -> dict:
         return {f"X-Jwt-Assertion-{tenant}": self.token(user, ROLES[role], **kwargs)}
-
-
-def to_standard_base64(segment: str) -> str:
-    """base64url without padding -> the standard alphabet with padding, as WSO2 emits."""
-    text = segment.replace("-", "+").replace("_", "/")
-    return text + "=" * (-len(text) % 4)

@@ -36,11 +36,10 @@ def actor_body(**fields) -> dict:
 
 
 # -- JWTs ---------------------------------------------------------------------------------------
-@pytest.mark.parametrize("standard_base64", [False, True], ids=["base64url", "standard-base64-padded"])
-def test_jwt_segment_encodings(jwt_server, jwt_signer, jwt_actor, user_name, standard_base64):
+@pytest.mark.parametrize("gateway", [False, True], ids=["base64url", "gateway-standard-base64-padded"])
+def test_jwt_segment_encodings(jwt_server, jwt_signer, jwt_actor, user_name, gateway):
     user = user_name("enc")
-    token = jwt_signer.token(user, ROLES["user"], standard_base64=standard_base64)
-    assert ("=" in token) == standard_base64
+    token = jwt_signer.token(user, ROLES["user"], gateway=gateway)
     client = with_token(jwt_server, token)
     assert jwt_actor(client)["owner"] == user
 
@@ -95,13 +94,13 @@ def test_unresolvable_identifier_is_404_before_the_role_check(jwt_api, user_name
 
 
 # -- routing errors -----------------------------------------------------------------------------
-def test_unknown_routes_and_methods_are_405_before_authentication(no_credentials, alice, jwt_actor):
+def test_unknown_routes_and_methods_are_answered_before_authentication(no_credentials, alice, jwt_actor):
     actor = jwt_actor(alice)
     for client in (no_credentials, alice):
         for method, path in (("DELETE", "/actors"), ("PUT", "/actors/aliases/x/nonces"),
-                             ("GET", f"/actors/{actor['id']}/bogus"), ("PATCH", f"/actors/{actor['id']}/nonces")):
-            response = client.call(method, path, expect=405)
-            assert "Invalid endpoint" in response["message"] or "method" in response["message"].lower()
+                             ("PATCH", f"/actors/{actor['id']}/nonces")):
+            assert "Invalid endpoint or method" in client.call(method, path, expect=405)["message"]
+        assert "Invalid endpoint" in client.call("GET", f"/actors/{actor['id']}/bogus", expect=404)["message"]
 
 
 def test_options_needs_no_credentials(no_credentials):
@@ -274,3 +273,33 @@ def test_a_tenant_header_that_does_not_match_the_jwt_is_refused(jwt_server, jwt_
     assert mismatch.status_code == 400 and "does not match" in mismatch.json()["message"]
     same = Api(jwt_server.base_url, {**headers, "tenant": "dev-develop"}).request("GET", "/actors", expect=None)
     assert same.status_code == 200
+
+
+# -- issue 11, item 4: ALL is not a role in JWT mode; a tenant is required --------------------------
+def test_a_jwt_role_claim_of_ALL_grants_nothing(jwt_server, jwt_signer, user_name):
+    client = with_token(jwt_server, jwt_signer.token(user_name("mallory"), "ALL"))
+    for method, path in (("GET", "/actors"), ("GET", "/actors/admin"), ("POST", "/actors")):
+        response = client.call(method, path, json={"image": TEST_IMAGE}, expect=400)
+        assert "missing required role" in response["message"]
+
+
+def test_an_empty_tenant_suffix_is_refused(jwt_server, jwt_signer, user_name):
+    client = with_token(jwt_server, jwt_signer.token(user_name("t"), ROLES["admin"]), "X-Jwt-Assertion-")
+    assert "tenant" in client.call("GET", "/actors", expect=400)["message"]
+
+
+# -- issue 11, item 3: a JWT-configured server counts as up ---------------------------------------
+def test_the_readiness_check_takes_any_answer(jwt_server):
+    """`make up` waits with scripts/lib.sh's http_answers: a JWT server answers 400 without a token
+    and is up; a port nobody listens on is not."""
+    import subprocess
+    from pathlib import Path
+
+    lib = Path(__file__).resolve().parents[2] / "scripts" / "lib.sh"
+
+    def answers(url: str) -> bool:
+        return subprocess.run(["bash", "-c", f"source {lib} && http_answers {url}"], timeout=30).returncode == 0
+
+    assert Api(jwt_server.base_url).request("GET", "/actors", expect=None).status_code == 400
+    assert answers(f"{jwt_server.base_url}/actors")
+    assert not answers("http://127.0.0.1:9/actors")

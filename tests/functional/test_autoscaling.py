@@ -11,7 +11,8 @@ growing one worker per scrape up to 3, draining its queue, and shrinking one wor
 to none, then reads the queue gauge back from Prometheus's HTTP API. It prints the timeline (and
 writes it to ``.run/logs/autoscaling-timeline.txt``).
 
-Ports: ``ABACO_TEST_AUTOSCALE_PORT`` (web, default 8041) and ``ABACO_TEST_PROM_PORT`` (default 8042).
+Ports: ``ABACO_TEST_AUTOSCALE_PORT`` (web, default 8041; its metrics app listens on the next port,
+as ``/metrics`` is never served on the public one) and ``ABACO_TEST_PROM_PORT`` (default 8042).
 """
 from __future__ import annotations
 
@@ -33,6 +34,7 @@ pytestmark = pytest.mark.slow
 
 WEB_PORT = int(os.environ.get("ABACO_TEST_AUTOSCALE_PORT", "8041"))
 PROM_PORT = int(os.environ.get("ABACO_TEST_PROM_PORT", "8042"))
+METRICS_PORT = int(os.environ.get("ABACO_TEST_AUTOSCALE_METRICS_PORT", str(WEB_PORT + 2)))
 ROOT = Path(__file__).resolve().parents[2]
 SCRAPE_SECONDS = 5
 MAX_WORKERS = 3
@@ -82,7 +84,7 @@ class AutoscalingStack:
 def start_prometheus(workdir: str) -> subprocess.Popen:
     binary = shutil.which("prometheus") or "/usr/bin/prometheus"
     config = Path(workdir) / "prometheus.yml"
-    config.write_text(PROMETHEUS_YML.format(interval=SCRAPE_SECONDS, web_port=WEB_PORT,
+    config.write_text(PROMETHEUS_YML.format(interval=SCRAPE_SECONDS, web_port=METRICS_PORT,
                                             rules=ROOT / "prometheus" / "alert.rules.yml"))
     log = (ROOT / ".run" / "logs" / f"test-prometheus-{PROM_PORT}.log").open("ab")
     return subprocess.Popen(
@@ -113,12 +115,18 @@ def autoscaling_stack(api):
         pytest.fail(f"port {PROM_PORT} is taken; choose another with ABACO_TEST_PROM_PORT")
     # a tenant of this session only: the autoscaler leaves every other actor alone
     tenant = f"AUTOSCALE-{uuid.uuid4().hex[:6].upper()}"
-    server = WebServer(WEB_PORT, {
+    overrides = {
         "workers_autoscaling": "true",
         "workers_autoscaling_tenants": tenant,
         "web_tenant_name": tenant,
         "web_case": "snake",
-    })
+    }
+    server = WebServer(WEB_PORT, overrides)
+    try:
+        metrics = WebServer(METRICS_PORT, overrides, app="actors.metrics_api:app")
+    except BaseException:
+        server.stop()
+        raise
     workdir = tempfile.mkdtemp(prefix="abaco-prometheus-")
     prometheus = start_prometheus(workdir)
     url = f"http://127.0.0.1:{PROM_PORT}"
@@ -135,6 +143,7 @@ def autoscaling_stack(api):
         yield AutoscalingStack(Api(server.base_url), url, tenant)
     finally:
         stop_process(prometheus)
+        metrics.stop()
         server.stop()
         shutil.rmtree(workdir, ignore_errors=True)
 

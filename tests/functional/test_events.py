@@ -10,7 +10,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 
-from tests.functional.conftest import TENANT, f, wait_for, wait_for_actor_status, wait_for_execution
+from tests.functional.conftest import TENANT, TEST_IMAGE, f, wait_for, wait_for_actor_status, wait_for_execution
 
 
 class Webhook:
@@ -139,3 +139,15 @@ def test_link_cycle_is_refused(api, make_actor):
     assert "cycle" in message
     message = api.call("PUT", f"/actors/{a['id']}", json={"image": a["image"], "link": a["id"]}, expect=400)["message"]
     assert "itself" in message
+
+
+@pytest.mark.parametrize("url", [
+    "http://127.0.0.1:8000/actors", "http://localhost:5004/metrics", "http://169.254.169.254/latest/meta-data",
+    "http://10.0.0.1/hook", "http://[::1]/hook", "ftp://example.org/hook",
+])
+def test_webhooks_to_internal_addresses_are_refused(jwt_api, user_name, url):
+    """The JWT server runs with abaco.conf's default (no internal networks allowed); the events agent
+    checks the address again when it delivers (tests/unit/test_webhooks.py)."""
+    client = jwt_api(user_name("hooker"), "user")
+    response = client.call("POST", "/actors", json={"image": TEST_IMAGE, "webhook": url}, expect=400)
+    assert "Invalid webhook" in response["message"]

@@ -41,7 +41,8 @@ def test_empty_post_creates_unlimited_execute_nonce(alice, jwt_actor):
     assert nonce[f("actor_id")] == actor["id"]
     assert nonce["owner"] == actor["owner"]
     assert nonce["roles"] == ["Internal/abaco-user", "Internal/everyone"]
-    assert nonce[f("create_time")] != "None" and nonce[f("last_use_time")] == "None"
+    assert nonce[f("create_time")] != "None"
+    assert nonce.get(f("last_use_time")) is None  # null until first used (dropped in camel mode); was "None"
     assert nonce[f("api_server")]
     assert nonce["_links"]["self"].endswith(f"/actors/v2/{actor['id']}/nonces/{nonce['id']}")
     assert nonce["_links"]["actor"].endswith(f"/actors/v2/{actor['id']}")
@@ -107,8 +108,11 @@ def test_nonce_routes_need_read_and_update(alice, bob, jwt_actor):
                         ("GET", f"{path}/nonces/{nonce['id']}"), ("DELETE", f"{path}/nonces/{nonce['id']}")):
         assert "do not have access to this actor" in bob.call(method, url, expect=400)["message"]
     alice.result("POST", f"{path}/permissions", json={"user": bob.user, "level": "READ"})
-    assert len(bob.result("GET", f"{path}/nonces")) == 1
-    assert bob.result("GET", f"{path}/nonces/{nonce['id']}")["id"] == nonce["id"]
+    readable = make_nonce(alice, path, level="READ")
+    # READ shows READ nonces only: the EXECUTE nonce's id would let bob send messages
+    assert [n["id"] for n in bob.result("GET", f"{path}/nonces")] == [readable["id"]]
+    assert bob.result("GET", f"{path}/nonces/{readable['id']}")["id"] == readable["id"]
+    assert "not found" in bob.call("GET", f"{path}/nonces/{nonce['id']}", expect=400)["message"]
     bob.call("POST", f"{path}/nonces", expect=400)
     bob.call("DELETE", f"{path}/nonces/{nonce['id']}", expect=400)
     alice.result("POST", f"{path}/permissions", json={"user": bob.user, "level": "UPDATE"})
@@ -137,7 +141,7 @@ def test_limited_nonce_redeemed_to_exhaustion(alice, no_credentials, jwt_actor):
     used = alice.result("GET", f"{path}/nonces/{nonce['id']}")
     assert (used[f("current_uses")], used[f("remaining_uses")]) == (3, 0)
     # fixed: upstream never updated last_use_time of limited nonces
-    assert used[f("last_use_time")] != "None"
+    assert used[f("last_use_time")] not in (None, "None")
 
 
 def test_unlimited_nonce_counts_uses(alice, no_credentials, jwt_actor):
@@ -148,7 +152,7 @@ def test_unlimited_nonce_counts_uses(alice, no_credentials, jwt_actor):
         nonce_get(no_credentials, f"{path}/executions", nonce["id"])
     used = alice.result("GET", f"{path}/nonces/{nonce['id']}")
     assert (used[f("current_uses")], used[f("remaining_uses")]) == (4, -1)
-    assert used[f("last_use_time")] != "None"
+    assert used[f("last_use_time")] not in (None, "None")
 
 
 def test_concurrent_redemptions_never_overspend(alice, no_credentials, jwt_actor):
@@ -258,7 +262,9 @@ def test_alias_nonce_crud(alice, jwt_actor, jwt_alias):
     nonce = make_nonce(alice, path, level="UPDATE", max_uses=2)
     assert nonce["alias"] == alias
     assert nonce.get(f("actor_id")) is None  # null in snake mode, dropped in camel mode
-    assert nonce["_links"]["self"].endswith(f"/actors/v2/None/nonces/{nonce['id']}")  # upstream's link, kept
+    # fixed: upstream's links read /actors/v2/None/nonces/...
+    assert nonce["_links"]["self"].endswith(f"/actors/v2/aliases/{alias}/nonces/{nonce['id']}")
+    assert nonce["_links"]["actor"].endswith(f"/actors/v2/{actor['id']}")
     assert [n["id"] for n in alice.result("GET", f"{path}/nonces")] == [nonce["id"]]
     assert alice.result("GET", f"{path}/nonces/{nonce['id']}")["id"] == nonce["id"]
     alice.call("DELETE", f"{path}/nonces/{nonce['id']}")
@@ -309,3 +315,51 @@ def test_alias_nonces_are_deleted_with_the_alias(alice, jwt_actor, jwt_alias):
     jwt_alias(alice, actor["id"], alias)
     # fixed: upstream kept them, so a new alias of the same name honoured the old alias's nonces
     assert alice.result("GET", f"/actors/aliases/{alias}/nonces") == []
+
+
+# -- nonce ids are bearer secrets: shown only up to the caller's level (issue 11, item 7) ---------
+@pytest.fixture
+def nonces_of_every_level(alice, jwt_actor):
+    actor = jwt_actor(alice)
+    path = f"/actors/{actor['id']}"
+    made = {level: make_nonce(alice, path, level=level)["id"] for level in ("READ", "EXECUTE", "UPDATE")}
+    return actor, path, made
+
+
+@pytest.mark.parametrize("level, sees", [
+    ("READ", {"READ"}), ("EXECUTE", {"READ", "EXECUTE"}), ("UPDATE", {"READ", "EXECUTE", "UPDATE"}),
+])
+def test_a_user_sees_nonces_up_to_their_own_level(alice, bob, nonces_of_every_level, level, sees):
+    actor, path, made = nonces_of_every_level
+    alice.result("POST", f"{path}/permissions", json={"user": bob.user, "level": level})
+    listed = {n["id"] for n in bob.result("GET", f"{path}/nonces")}
+    assert listed == {made[lvl] for lvl in sees}
+    for lvl, nonce_id in made.items():
+        response = bob.request("GET", f"{path}/nonces/{nonce_id}", expect=None)
+        assert (response.status_code == 200) == (lvl in sees), (lvl, response.text)
+
+
+def test_the_owner_and_admins_see_every_nonce(alice, jwt_api, user_name, nonces_of_every_level):
+    _, path, made = nonces_of_every_level
+    admin = jwt_api(user_name("root"), "admin")
+    for client in (alice, admin):
+        assert {n["id"] for n in client.result("GET", f"{path}/nonces")} == set(made.values())
+
+
+def test_a_read_nonce_cannot_read_stronger_nonces(no_credentials, nonces_of_every_level):
+    """A READ nonce authenticates as its owner, but counts at its own level only."""
+    _, path, made = nonces_of_every_level
+    listed = no_credentials.result("GET", f"{path}/nonces", params={"x-nonce": made["READ"]})
+    assert {n["id"] for n in listed} == {made["READ"]}
+    response = no_credentials.request("GET", f"{path}/nonces/{made['UPDATE']}", params={"x-nonce": made["READ"]},
+                                      expect=None)
+    assert response.status_code == 400 and "not found" in response.json()["message"]
+
+
+def test_alias_nonces_are_filtered_the_same_way(alice, bob, jwt_actor, jwt_alias):
+    actor = jwt_actor(alice)
+    alias = jwt_alias(alice, actor["id"])["alias"]
+    made = {level: make_nonce(alice, f"/actors/aliases/{alias}", level=level)["id"] for level in ("READ", "UPDATE")}
+    for key in (f"/actors/aliases/{alias}", f"/actors/{actor['id']}"):
+        alice.result("POST", f"{key}/permissions", json={"user": bob.user, "level": "READ"})
+    assert {n["id"] for n in bob.result("GET", f"/actors/aliases/{alias}/nonces")} == {made["READ"]}

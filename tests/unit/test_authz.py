@@ -1,12 +1,12 @@
 """Pure parts of authentication and authorization: the privileged-field guard, permission checks,
-alias validation, JWT segment handling."""
+alias validation (JWTs: test_auth.py)."""
 from __future__ import annotations
 
 import pytest
 
-from actors import auth, codes
+from actors import codes
 from actors.controllers.authz import privileged_field_violation, sets_value
-from actors.errors import DAOError, PermissionsException
+from actors.errors import DAOError
 from actors.models.alias import validate_alias_text, validate_alias_words
 from actors.models.permission import grants, validate_level
 
@@ -21,6 +21,7 @@ pytestmark = pytest.mark.unit
     ("bool", 0, False), ("bool", None, False), ("bool", "", False),
     ("int", 2, True), ("int", "2", True), ("int", "many", True), ("int", 0, False), ("int", "0", False),
     ("int", None, False), ("int", False, False),
+    ("int", "inf", True), ("int", "-inf", True), ("int", "1e400", True), ("int", "nan", True),  # were 500s
     ("text", "1g", True), ("text", "default", True), ("text", "0", True), ("text", 0, True),
     ("text", "", False), ("text", None, False),
 ])
@@ -95,30 +96,3 @@ def test_forbidden_characters(ch):
 def test_good_aliases(alias):
     validate_alias_text(alias)
     validate_alias_words(alias)
-
-
-# -- JWT handling -------------------------------------------------------------------------------
-def test_to_base64url_converts_standard_padded_segments():
-    assert auth.to_base64url("ab+/cd==.ef+g=.h/i") == "ab-_cd.ef-g.h_i"
-    assert auth.to_base64url(" ab-_cd.ef.gh ") == "ab-_cd.ef.gh"
-
-
-@pytest.mark.parametrize("headers, found", [
-    ({"X-Jwt-Assertion-Sd2E": "t"}, ("X-Jwt-Assertion-Sd2E", "SD2E", "t")),
-    ({"x-jwt-assertion-dev-develop": "t"}, ("x-jwt-assertion-dev-develop", "DEV-DEVELOP", "t")),
-    ({"Assertion": "t"}, ("Assertion", "DEV_STAGING", "t")),
-    ({"Authorization": "Bearer x"}, None),
-])
-def test_find_jwt_header(headers, found):
-    assert auth.find_jwt_header(headers) == found
-
-
-def test_identity_from_claims():
-    ident = auth.identity_from_claims(
-        {auth.USER_CLAIM: "jdoe@carbon.super", auth.ROLE_CLAIM: "Internal/abaco-admin, Internal/everyone"},
-        "SD2E", "X-Jwt-Assertion-SD2E")
-    assert (ident.user, ident.tenant, ident.roles) == ("jdoe", "SD2E", ["Internal/abaco-admin", "Internal/everyone"])
-    assert ident.is_admin and ident.is_privileged
-    assert auth.identity_from_claims({auth.USER_CLAIM: "x"}, "T", "h").roles == [codes.EVERYONE_ROLE]
-    with pytest.raises(PermissionsException, match="Invalid JWT"):
-        auth.identity_from_claims({auth.ROLE_CLAIM: "Internal/abaco-admin"}, "T", "h")
