@@ -304,12 +304,12 @@ def run_actor_container(
     try:
         container = create_actor_container(spec)
     except (APIError, DockerException) as e:
-        raise DockerStartContainerError(f"Could not create the actor container: {explain(e)}") from e
+        raise start_error("Could not create the actor container", e) from e
     try:
         try:
             container.start()
         except (APIError, DockerException) as e:
-            raise DockerStartContainerError(f"Could not start the actor container: {explain(e)}") from e
+            raise start_error("Could not start the actor container", e) from e
         start = time.time()
         sampler = StatsSampler(container.id) if sample_stats else None
         on_start(start)
@@ -321,12 +321,16 @@ def run_actor_container(
         except (APIError, DockerException) as e:  # upstream crashed here (internals §8 item 20)
             state = {"unavailable": True, "Error": explain(e)}
         logs = container_logs(container.id)
+        # Docker's own times, so start_time, finish_time and final_state.FinishedAt agree (a short
+        # container can exit before the start call returns to us)
+        started = parse_docker_time(state.get("StartedAt")) or start
+        finished = max(parse_docker_time(state.get("FinishedAt")) or finish, started)
         return RunResult(
             exit_code=state.get("ExitCode", "undetermined"),
             final_state=state,
-            start_time=start,
-            finish_time=finish,
-            runtime=int(finish - start),
+            start_time=started,
+            finish_time=finished,
+            runtime=int(finished - started),
             logs=logs,
             killed_reason=killed,
             usage=sampler.finish() if sampler else None,
@@ -338,6 +342,14 @@ def run_actor_container(
         if not spec.leave_container:
             remove_container(container.id)
         raise
+
+
+def start_error(what: str, e: Exception) -> DockerStartContainerError:
+    """Docker refusing the container's environment (a bad variable name or value: 400 on create, a
+    runtime error naming the environment on start) is the message's doing, not the host's."""
+    text = explain(e)
+    by_message = isinstance(e, APIError) and (e.status_code == 400 or "environment variable" in text.lower())
+    return DockerStartContainerError(f"{what}: {text}", caused_by_message=by_message)
 
 
 def adopt_actor_container(execution_id: str, quit_event: threading.Event, max_run_time: int) -> RunResult | None:

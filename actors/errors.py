@@ -26,6 +26,12 @@ class NotFound(AbacoError):
     status_code = 404
 
 
+class TooLarge(AbacoError):
+    """A field or body is larger than its configured limit (413)."""
+
+    status_code = 413
+
+
 class PermissionsException(AbacoError):
     """Authentication or authorization failed (upstream: 400)."""
 
@@ -43,7 +49,13 @@ class DockerError(Exception):
 
 
 class DockerStartContainerError(DockerError):
-    """The actor container could not be started; the message may be retried."""
+    """The actor container could not be started. ``caused_by_message``: Docker refused what this one
+    message put in the container (its environment), so retrying it, or any other message, is useless
+    or unaffected; otherwise the cause may be the host and the message may be retried."""
+
+    def __init__(self, message: str, caused_by_message: bool = False):
+        super().__init__(message)
+        self.caused_by_message = caused_by_message
 
 
 class DockerStopContainerError(DockerError):

@@ -78,9 +78,13 @@ def install_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def handle_http_error(e: HTTPException) -> Response:
-        # upstream answers 405 for any path or method that no route of the app serves
-        if e.code in (404, 405):
+        # upstream answered 405 for unknown paths too; a path no route serves is a 404 here
+        if e.code == 404:
+            return error("Invalid endpoint: no resource at this path.", 404)
+        if e.code == 405:
             return error("Invalid endpoint or method combination.", 405)
+        if e.code == 413:
+            return error(f"The request body is larger than the limit of {app.config['MAX_CONTENT_LENGTH']} bytes.", 413)
         return error(e.description or e.name, e.code or 400)
 
     @app.errorhandler(Exception)

@@ -34,14 +34,15 @@ import threading
 import time
 from typing import Any
 
-from actors import channels, codes, docker_utils, ipc, logs
+from actors import channels, codes, docker_utils, environment, ipc, logs
 from actors.config import conf
 from actors.errors import DAOError, DockerError, DockerStartContainerError, NotFound, WorkerException
-from actors.models import Actor, Execution, Logs, Worker, display_id, now_epoch
+from actors.models import Actor, Execution, Logs, Worker, now_epoch
 
 log = logging.getLogger("actors.worker")  # not __name__: run as __main__ by -m
 
-MAX_CONSECUTIVE_START_ERRORS = 5
+MAX_CONSECUTIVE_START_ERRORS = 5  # executions in a row whose container did not start: the actor goes to ERROR
+START_TRIES = 2  # times one message's container may fail to start before its execution is failed
 
 
 class WorkerProcess:
@@ -208,10 +209,10 @@ class WorkerProcess:
         lost_worker = execution.get("worker_id")
         max_attempts = c.get_int("workers", "max_attempts", 3)
         if int(execution.get("attempts") or 0) >= max_attempts:
-            # its worker was lost every time: record it as failed rather than loop forever
+            # every attempt ended without an outcome: record it as failed rather than loop forever
             self.record_failure(
-                execution_id, f"Gave up after {max_attempts} attempts: the worker running this execution was "
-                              "lost each time ([workers] max_attempts).",
+                execution_id, f"Gave up after {max_attempts} attempts ([workers] max_attempts); previous_attempts "
+                              "says what happened to each.",
                 previous_attempts=Execution.with_lost_attempt(
                     execution, f"Worker {lost_worker} was lost; this was the last of {max_attempts} attempts."))
             return False
@@ -229,7 +230,7 @@ class WorkerProcess:
             for thing in (results, fifo):
                 if thing is not None:
                     thing.finish()
-            return self.start_failed(execution_id, DockerStartContainerError(
+            return self.start_failed(execution, DockerStartContainerError(
                 f"Could not create the results socket or the binary FIFO: {e}"))
         spec.mounts += [results.mount()] + ([fifo.mount()] if fifo else [])
         results_channel = channels.ExecutionResultsChannel(self.dbid, execution_id)
@@ -248,7 +249,7 @@ class WorkerProcess:
                 sample_stats=not spec.cgroup_parent,
             )
         except DockerStartContainerError as e:
-            return self.start_failed(execution_id, e)
+            return self.start_failed(execution, e)
         except DockerError as e:
             log.error("execution %s failed: %s", execution_id, e)
             self.record_failure(execution_id, str(e))
@@ -333,25 +334,36 @@ class WorkerProcess:
         self.consumer.threadsafe(lambda: self.request_stop(force_quit=False))
         return True
 
-    def start_failed(self, execution_id: str, error: Exception) -> bool:
+    def start_failed(self, execution: dict, error: DockerStartContainerError) -> bool:
+        """The actor container of this message did not start. A container Docker refuses because of
+        what the message put in it fails this execution only; any other cause may be the host's, so
+        the message is tried once more, and only repeated failures of different messages put the
+        actor in ERROR. Returns True when the message should go back to the queue."""
+        execution_id = execution["id"]
+        reason = f"The actor container could not be started: {error}"
+        log.error("execution %s: %s", execution_id, reason)
+        if error.caused_by_message:
+            self.record_failure(execution_id, reason)
+            return False
         self.consecutive_errors += 1
-        log.error("execution %s could not start (%d in a row): %s", execution_id, self.consecutive_errors, error)
         if self.consecutive_errors > MAX_CONSECUTIVE_START_ERRORS:
             Actor.set_status(self.dbid, codes.ERROR, f"Error starting actor containers: {error}")
-            self.record_failure(execution_id, str(error))
+            self.record_failure(execution_id, reason)
             self.consumer.threadsafe(lambda: self.request_stop(force_quit=False))
+            return False
+        if Execution.record_start_failure(self.dbid, execution_id, reason) >= START_TRIES:
+            self.record_failure(execution_id, f"{reason} (tried {START_TRIES} times)")
             return False
         time.sleep(min(5, self.consecutive_errors))
         return True
 
     def run_spec(self, actor: dict, msg: dict) -> docker_utils.RunSpec:
         c = conf()
-        message = msg.get("message", "")
         mem_limit = actor.get("mem_limit") or c.get("workers", "mem_limit", "-1")
         max_cpus = actor.get("max_cpus") or c.get_int("workers", "max_cpus", -1)
         return docker_utils.RunSpec(
             image=actor["image"],
-            environment=self.environment(actor, msg, message),
+            environment=environment.build(actor, msg, self.worker_id),
             labels={
                 docker_utils.ACTOR_LABEL: self.dbid,
                 docker_utils.WORKER_LABEL: self.worker_id,
@@ -368,26 +380,6 @@ class WorkerProcess:
             # cpu (ns) and io (bytes) are read exactly from this parent's cgroup counters
             cgroup_parent=f"/abaco/{self.worker_id}" if self.accounting.available() else None,
         )
-
-    def environment(self, actor: dict, msg: dict, message: Any) -> dict:
-        """The actor's environment in upstream's precedence (API ref §7.1), later wins."""
-        env: dict[str, Any] = dict(actor.get("default_environment") or {})
-        env.update({k: v for k, v in msg.items() if k != "message"})
-        env.update(
-            _abaco_access_token="",
-            _abaco_actor_dbid=self.dbid,
-            _abaco_actor_id=display_id(self.dbid),
-            _abaco_worker_id=self.worker_id,
-            _abaco_container_repo=actor["image"],
-            _abaco_actor_state=actor.get("state", {}),
-            _abaco_actor_name=actor.get("name"),
-        )
-        if env["_abaco_actor_name"] is None:
-            env["_abaco_actor_name"] = "None"
-        if msg.get("_abaco_Content_Type") != codes.CONTENT_BINARY:
-            env["MSG"] = message
-        return {k: (None if v is None else str(v)) for k, v in env.items()}
-
 
 def remove_in_background(container_id: str) -> None:
     """Remove a finished actor container while the next message starts: its outcome is recorded

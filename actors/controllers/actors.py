@@ -8,10 +8,17 @@ from typing import Any
 
 from flask import Response, g, request
 
-from actors import auth, channels, codes, mounts
+from actors import auth, channels, codes, environment, mounts, webhooks
 from actors.config import conf
 from actors.controllers.authz import identity, resolve_actor
-from actors.controllers.base import ACTOR_FIELD_TYPES, as_force, json_body, parse_fields, request_fields
+from actors.controllers.base import (
+    ACTOR_FIELD_TYPES,
+    as_force,
+    check_size,
+    json_body,
+    parse_fields,
+    request_fields,
+)
 from actors.controllers.workers import ensure_one_worker, send_start_command, stop_workers
 from actors.errors import DAOError, NotFound, ResourceError
 from actors.models import (
@@ -48,9 +55,12 @@ def validate_actor_fields(fields: dict, ident: auth.Identity, owner: str | None 
     """Check and complete the fields of a POST (``dbid`` None) or PUT of the actor ``dbid``."""
     owner = owner or ident.user
     require_image(fields)
+    validate_sizes(fields)
     validate_queue(fields)
     if fields.get("link"):
         validate_link(fields["link"], ident, dbid)
+    if fields.get("webhook"):
+        validate_webhook(fields["webhook"])
     validate_hints(fields.get("hints", []))
     if fields.get("max_workers") and fields.get("stateless") is False:
         raise ResourceError("Invalid actor description: stateful actors can only have 1 worker.")
@@ -81,6 +91,29 @@ def require_image(fields: dict) -> None:
     image = fields["image"]
     if len(image) > 255 or not IMAGE_REFERENCE.match(image):
         raise ResourceError(f"Invalid image: {image[:300]!r} is not a valid Docker image reference.")
+
+
+MAX_NAME_LENGTH = 1024
+MAX_HINTS, MAX_HINT_LENGTH = 64, 256
+
+
+def validate_sizes(fields: dict) -> None:
+    """Nothing a user registers may grow the store without bound (413 for the configured limits)."""
+    if fields.get("description"):
+        check_size("max_description_size", fields["description"])
+    if fields.get("state"):
+        check_size("max_state_size", fields["state"])
+    if len(fields.get("name") or "") > MAX_NAME_LENGTH:
+        raise ResourceError(f"Invalid name: at most {MAX_NAME_LENGTH} characters.")
+    hints = fields.get("hints") or []
+    if len(hints) > MAX_HINTS or any(len(h) > MAX_HINT_LENGTH for h in hints):
+        raise ResourceError(f"Invalid hints: at most {MAX_HINTS} hints of at most {MAX_HINT_LENGTH} characters each.")
+    defaults = fields.get("default_environment") or {}
+    try:
+        environment.check({str(k): None if v is None else str(v) for k, v in defaults.items()},
+                          dict.fromkeys(map(str, defaults), "default_environment variable"))
+    except environment.InvalidEnvironment as e:
+        raise ResourceError(str(e)) from None
 
 
 def validate_queue(fields: dict) -> None:
@@ -117,6 +150,18 @@ def validate_link(link: str, ident: auth.Identity, dbid: str | None) -> None:
         raise ResourceError(f"{INVALID_LINK} You do not have EXECUTE permission on {link}.")
     if dbid is not None and link_creates_cycle(dbid, link_dbid, ident.tenant):
         raise ResourceError("Invalid link parameter: this update would result in a cycle of linked actors.")
+
+
+MAX_URL_LENGTH = 2048
+
+
+def validate_webhook(url: str) -> None:
+    if len(url) > MAX_URL_LENGTH:
+        raise ResourceError(f"Invalid webhook: at most {MAX_URL_LENGTH} characters.")
+    try:
+        webhooks.validate_url(url)
+    except ValueError as e:
+        raise ResourceError(f"Invalid webhook {url[:300]!r}: {e}.") from None
 
 
 def link_creates_cycle(dbid: str, link_dbid: str, tenant: str) -> bool:
@@ -237,6 +282,7 @@ def state_from_body() -> Any:
     state = json_body() if request.is_json else None
     if not state:
         raise ResourceError("Invalid actor state description: state must be JSON serializable and not empty.")
+    check_size("max_state_size", state)
     return state
 
 

@@ -6,7 +6,7 @@ The ``before_request`` hook of every authenticated app runs, in upstream's order
 2. authentication: a JWT (or ``none`` mode), else ``?x-nonce=`` (redeemed atomically, the request
    then runs as the nonce's owner with its stored roles), else 400;
 3. an actor identifier in the path is resolved (hashid, or an alias in the caller's tenant) -> 404;
-4. ``ALL`` role -> allowed; no Abaco role -> 400; admin role -> allowed;
+4. ``access_control: none`` -> allowed; no Abaco role -> 400; admin role -> allowed;
 5. ``admin`` anywhere in the path -> admins only;
 6. collection routes (``/actors``, ``/actors/aliases``, ``/actors/utilization``) -> allowed, with
    the privileged-field guard on ``POST /actors``;
@@ -23,8 +23,8 @@ from typing import Any, Mapping
 
 from flask import g, request
 
-from actors import auth, codes
-from actors.controllers.base import json_body
+from actors import auth, codes, migrations
+from actors.controllers.base import form_and_query, form_values, json_body, repeatable_names, single_values
 from actors.errors import NotFound, PermissionsException
 from actors.models import (
     Alias,
@@ -44,6 +44,7 @@ READ_METHODS = ("GET", "HEAD")
 
 def authenticate_request() -> None:
     """``before_request`` hook of every authenticated app (API ref §4.6)."""
+    migrations.ensure_current()
     if request.url_rule is None:
         return  # the app's 404/405 handler answers 405
     if request.method == "OPTIONS":
@@ -82,7 +83,7 @@ def identity_from_nonce(nonce_id: str) -> auth.Identity:
     tenant = nonce_tenant(nonce_id)
     nonce = Nonce.redeem(nonce_key(tenant), nonce_id, nonce_required_level())
     return auth.Identity(user=nonce["owner"], tenant=tenant, roles=list(nonce.get("roles") or []),
-                         nonce_id=nonce_id)
+                         nonce_id=nonce_id, nonce_level=nonce.get("level"))
 
 
 def nonce_key(tenant: str) -> str:
@@ -126,7 +127,7 @@ def authorize(ident: auth.Identity) -> None:
     actor_ident = (request.view_args or {}).get("actor_id")
     if actor_ident is not None:
         g.dbid = resolve_actor(actor_ident, ident.tenant)
-    if codes.ALL_ROLE in ident.roles:
+    if ident.unrestricted:
         return
     if not auth.has_abaco_role(ident):
         raise PermissionsException("Not authorized -- missing required role.")
@@ -214,8 +215,8 @@ def sets_value(kind: str, value: Any) -> bool:
     if kind == BOOL_FIELD:
         return text not in ("false", "0")
     try:
-        return int(float(text)) != 0
-    except ValueError:
+        return float(text) != 0
+    except (ValueError, OverflowError):
         return True
 
 
@@ -233,13 +234,12 @@ def guarded_request_data() -> dict:
     or the form only, while its parsers also read the query string, so ``?privileged=true`` got
     through; we inspect the query string too, except on message POSTs, whose query parameters are
     environment variables for the actor rather than actor fields."""
-    data: dict[str, Any] = {}
-    if not is_messages_route():
-        data.update(request.args.items())
     body = json_body()  # malformed JSON -> 400 here, not upstream's 500
-    if body is None:
-        data.update(request.form.items())
-    elif isinstance(body, dict):
+    if is_messages_route():
+        data: dict[str, Any] = {} if body is not None else single_values(form_values(), "field", repeatable_names())
+    else:
+        data = form_and_query()  # a field given twice is refused here, before any value is judged
+    if isinstance(body, dict):
         data.update(body)
     return data
 

@@ -8,7 +8,8 @@ from typing import Any, Callable
 
 from flask import request
 
-from actors.errors import ResourceError
+from actors.config import conf
+from actors.errors import ResourceError, TooLarge
 from actors.responses import case, to_camel
 
 log = logging.getLogger(__name__)
@@ -48,22 +49,72 @@ def json_body() -> Any:
         ) from None
 
 
+REPEATABLE_FIELDS = ("hints",)  # list fields a form may send as repeated keys
+
+
+def single_values(values, what: str = "field", repeatable: tuple[str, ...] = ()) -> dict:
+    """``{key: value}`` of a query string or form; a key given more than once is a 400 (it could
+    otherwise slip past a check that reads one of its values while the parser stores another)."""
+    out: dict[str, Any] = {}
+    for key in values:
+        given = values.getlist(key)
+        if len(given) > 1 and key not in repeatable:
+            raise ResourceError(f"Invalid request: the {what} {key[:80]!r} was given {len(given)} times; give it once.")
+        out[key] = given if len(given) > 1 else given[0]
+    return out
+
+
+def repeatable_names() -> tuple[str, ...]:
+    return tuple(field_name(name) for name in REPEATABLE_FIELDS)
+
+
+def form_values():
+    """The request's form. An urlencoded body is kept (it is small), so that a JSON document sent
+    with curl's default form type can still be recognised afterwards (explain_unread_json)."""
+    if request.mimetype == "application/x-www-form-urlencoded":
+        request.get_data(cache=True)
+    return request.form
+
+
+def form_and_query() -> dict:
+    """Query string and form merged (the form wins); a key in both, or twice in one, is a 400."""
+    repeatable = repeatable_names()
+    query = single_values(request.args, "field", repeatable)
+    form = single_values(form_values(), "field", repeatable)
+    for key in set(query) & set(form):
+        if key not in repeatable:
+            raise ResourceError(f"Invalid request: the field {key[:80]!r} was given twice (query and form); give it once.")
+    return {**query, **form}
+
+
 def request_fields() -> dict:
     """Fields merged from the query string, the form, and a JSON object body (JSON wins)."""
-    merged: dict[str, Any] = dict(request.args.items())
-    merged.update(request.form.items())
-    for key in set(request.args) | set(request.form):
-        values = request.args.getlist(key) + request.form.getlist(key)
-        if len(values) > 1:
-            merged[f"__list__{key}"] = values
     body = json_body()
+    if body is None:
+        explain_unread_json()
+    merged = form_and_query()
     if body is not None:
         if not isinstance(body, dict):
             raise ResourceError("The JSON body must be an object of fields.")
         merged.update(body)
-        for key in body:  # a JSON value also wins over a repeated form or query key
-            merged.pop(f"__list__{key}", None)
     return merged
+
+
+def explain_unread_json() -> None:
+    """A body that is JSON but was sent without ``Content-Type: application/json`` was read as a
+    form (or not at all); say so rather than report its fields as missing."""
+    if request.mimetype not in ("", "application/x-www-form-urlencoded", "text/plain"):
+        return
+    raw = request.get_data(cache=True)
+    if raw.lstrip()[:1] not in (b"{", b"["):
+        return
+    try:
+        parse_json(raw)
+    except (ValueError, UnicodeDecodeError):
+        return
+    raise ResourceError(
+        f"The request body is JSON but its Content-Type is {request.content_type or 'missing'!r}, so it was "
+        "not read as JSON. Send it with the header 'Content-Type: application/json'.")
 
 
 def field_name(name: str) -> str:
@@ -86,15 +137,27 @@ def as_force(value: Any) -> bool:
     return bool(value)
 
 
+MAX_INT = 2**63 - 1  # what Docker (and Mongo) can hold
+
+
 def as_int(name: str, value: Any) -> int:
+    """An integer field; text must be an integer literal, and the value must fit in 64 bits."""
+    bad = ResourceError(f"Invalid value for {name}: {str(value)[:80]!r}; an integer between {-MAX_INT} and "
+                        f"{MAX_INT} is required.")
     if isinstance(value, bool):
-        raise ResourceError(f"Invalid value for {name}: {value!r}; an integer is required.")
-    if isinstance(value, int) or (isinstance(value, float) and math.isfinite(value)):
-        return int(value)
-    try:
-        return int(str(value).strip())
-    except ValueError:
-        raise ResourceError(f"Invalid value for {name}: {value!r}; an integer is required.") from None
+        raise bad
+    if isinstance(value, float):
+        if not math.isfinite(value) or not value.is_integer():
+            raise bad
+        value = int(value)
+    elif not isinstance(value, int):
+        try:
+            value = int(str(value).strip())
+        except ValueError:
+            raise bad from None
+    if abs(value) > MAX_INT:
+        raise bad
+    return value
 
 
 def as_object(name: str, value: Any) -> dict:
@@ -136,7 +199,7 @@ def parse_fields(data: dict, types: dict[str, Callable[[str, Any], Any]]) -> dic
     fields = {}
     for name, convert in types.items():
         key = field_name(name)
-        value = data.get(f"__list__{key}", data.get(key))
+        value = data.get(key)
         if value is None:
             continue
         fields[name] = convert(key, value)
@@ -153,3 +216,28 @@ def require_fields(fields: dict, helps: dict[str, str]) -> None:
 
 def as_text(name: str, value: Any) -> str:
     return str(value)
+
+
+# -- size limits of what Abaco stores (413 with the limit in the message) ---------------------------
+SIZE_LIMITS = {
+    # option of [web]: (default in bytes, what it limits)
+    "max_description_size": (16_384, "description"),
+    "max_state_size": (128_000, "state"),
+    "max_message_size": (128_000, "message"),
+}
+
+
+def encoded_size(value: Any) -> int:
+    """Bytes ``value`` takes: UTF-8 for text, the JSON encoding for anything else."""
+    if isinstance(value, (bytes, bytearray)):
+        return len(value)
+    text = value if isinstance(value, str) else json.dumps(value)
+    return len(text.encode("utf-8", "surrogatepass"))
+
+
+def check_size(option: str, value: Any) -> None:
+    default, what = SIZE_LIMITS[option]
+    limit = conf().get_int("web", option, default)
+    size = encoded_size(value)
+    if limit >= 0 and size > limit:
+        raise TooLarge(f"The {what} is {size} bytes; the limit is {limit} bytes ([web] {option}).")

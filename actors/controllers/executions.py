@@ -7,7 +7,7 @@ from flask import Response, g
 
 from actors import channels, codes
 from actors.controllers.base import as_int, request_fields
-from actors.errors import ResourceError
+from actors.errors import DAOError, NotFound, ResourceError
 from actors.models import (
     Actor,
     Execution,
@@ -79,7 +79,13 @@ def get_logs(actor_id: str, execution_id: str) -> Response:
 
 def get_results(actor_id: str, execution_id: str) -> Response:
     """The next result of the execution as raw bytes (empty when none arrives within 0.1 s); each
-    call consumes one. No envelope, and the execution is not looked up (as upstream)."""
+    call consumes one, without an envelope. Upstream did not look the execution up, so any caller
+    could create result queues (each lives 20 minutes) and a long id broke the queue name (500);
+    an execution that does not exist is a 404 here, and no queue is made for it."""
     Actor.get(g.dbid)
+    try:
+        Execution.get(g.dbid, execution_id)
+    except DAOError:
+        raise NotFound(f"Execution {execution_id[:80]} not found.") from None
     result = channels.ExecutionResultsChannel(g.dbid, execution_id).get_result(0.1)
     return Response(result or b"", status=200, mimetype=codes.CONTENT_BINARY)

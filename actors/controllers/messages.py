@@ -21,12 +21,12 @@ from typing import Any
 
 from flask import Response, g, jsonify, request
 
-from actors import channels, codes
+from actors import channels, codes, environment
 from actors.config import conf
 from actors.controllers.authz import identity
-from actors.controllers.base import json_body, parse_json
+from actors.controllers.base import check_size, json_body, parse_json, single_values
 from actors.controllers.workers import ensure_one_worker
-from actors.errors import ResourceError
+from actors.errors import ResourceError, TooLarge
 from actors.models import (
     Actor,
     Execution,
@@ -79,18 +79,33 @@ def binary_body() -> bytes:
         raise ResourceError("The Content-Length header must be an integer.") from None
     limit = conf().get_int("web", "max_content_length", 500_000_000)
     if size > limit:
-        raise ResourceError(f"The binary message is {size} bytes; the limit is {limit} bytes.")
+        raise TooLarge(f"The binary message is {size} bytes; the limit is {limit} bytes ([web] max_content_length).")
     return request.get_data(cache=False)
+
+
+def check_runnable(actor: dict, message: Any, content_type: str, meta: dict) -> None:
+    """Refuse a message whose container could never start (its environment breaks Docker's or
+    Linux's rules): it would fail every attempt on the actor's worker."""
+    if content_type != codes.CONTENT_BINARY:
+        check_size("max_message_size", message)
+    msg = {**meta, "message": message, "_abaco_Content_Type": content_type, "_abaco_execution_id": "x" * 13}
+    origin = {name: "query parameter" for name in request.args}
+    origin["MSG"] = "message"
+    try:
+        environment.check(environment.build(actor, msg, worker_id="x" * 13), origin)
+    except environment.InvalidEnvironment as e:
+        raise ResourceError(str(e)) from None
 
 
 def send_message(actor_id: str) -> Response:
     ident = identity()
     actor = Actor.get(g.dbid)
     message, content_type = parse_message()
-    meta = {k: v for k, v in request.args.items() if k != "message"}
+    meta = {k: v for k, v in single_values(request.args, "query parameter").items() if k != "message"}
     meta.update(_abaco_username=ident.user, _abaco_api_server=actor["api_server"])
     if ident.jwt_header_name:
         meta["_abaco_jwt_header_name"] = ident.jwt_header_name
+    check_runnable(actor, message, content_type, meta)
     execution = Execution.create(actor, ident.user)
     meta.update(_abaco_execution_id=execution["id"], _abaco_Content_Type=content_type)
     channels.ActorMsgChannel(actor["db_id"]).put_msg(message, meta)

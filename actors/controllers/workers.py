@@ -27,18 +27,20 @@ def list_workers(actor_id: str) -> Response:
 
 
 def add_workers(actor_id: str) -> Response:
-    """Admins only (authz): request workers until the actor has ``num``. Upstream allowed several
-    workers on a stateful actor, whose messages must run one at a time; we keep it at one."""
+    """Admins only (authz): request workers until the actor has ``num``, as upstream. A stateful
+    actor gets them too (admin tooling relies on it), and the answer says what that means."""
     actor = Actor.get(g.dbid)
     num = requested_worker_count()
-    if not actor.get("stateless", True):
-        num = 1
     existing = len(Worker.get_workers(g.dbid))
     if existing >= num:
         return ok(None, f"Actor {actor_id} already had {existing} worker(s); {num} requested.")
     for _ in range(num - existing):
         send_start_command(actor, Worker.request(g.dbid, actor["tenant"]))
-    return ok(None, f"Scheduled {num - existing} new worker(s) to start. There were {existing} worker(s).")
+    message = f"Scheduled {num - existing} new worker(s) to start. There were {existing} worker(s)."
+    if not actor.get("stateless", True) and num > 1:
+        message += (" This actor is stateful: with more than one worker its executions may now run "
+                    "concurrently and update its state in any order.")
+    return ok(None, message)
 
 
 def requested_worker_count() -> int:

@@ -63,15 +63,18 @@ class Execution:
 
     @staticmethod
     def get(dbid: str, execution_id: str) -> dict:
-        try:
-            return stores.executions_store[Execution.key(dbid, execution_id)]
-        except KeyError:
-            raise DAOError(f"Execution not found {execution_id}.") from None
+        record = stores.executions_store.get(Execution.key(dbid, execution_id))
+        # the key alone could name an execution of another tenant's actor when the id holds a '_'
+        if not isinstance(record, dict) or record.get("actor_id") != dbid or record.get("id") != execution_id:
+            raise DAOError(f"Execution not found {execution_id}.")
+        return record
 
     @staticmethod
     def list(dbid: str) -> list[dict]:
         keys = stores.executions_store.keys_with_prefix(f"{dbid}_")
-        records = [r for r in (stores.executions_store.get(k) for k in keys) if r]
+        # the prefix also matches executions of a tenant named "<tenant>_<actor id>": keep this actor's
+        records = [r for r in (stores.executions_store.get(k) for k in keys) if isinstance(r, dict)
+                   and r.get("actor_id") == dbid]
         return sorted(records, key=lambda r: float(r.get("message_received_time") or 0))
 
     @staticmethod
@@ -150,7 +153,7 @@ class Execution:
         def take(record: dict) -> dict:
             attempts = int(record.get("attempts") or 0)
             fields = {"worker_id": worker_id, "attempts": attempts + 1}
-            if attempts:
+            if attempts > len(record.get("previous_attempts") or []):  # the last attempt has no entry yet
                 fields["previous_attempts"] = Execution.with_lost_attempt(record, earlier_outcome)
             return {**record, **fields}
 
@@ -160,9 +163,25 @@ class Execution:
             raise DAOError(f"Execution not found {execution_id}.") from None
 
     @staticmethod
+    def record_start_failure(dbid: str, execution_id: str, outcome: str) -> int:
+        """The current attempt's container did not start: say so in ``previous_attempts`` (so the next
+        attempt does not report a lost worker) and return how many attempts failed that way."""
+
+        def note(record: dict) -> dict:
+            return {**record, "start_failures": int(record.get("start_failures") or 0) + 1,
+                    "previous_attempts": Execution.with_lost_attempt(record, outcome)}
+
+        try:
+            record = stores.executions_store.within_transaction(note, Execution.key(dbid, execution_id))
+        except KeyError:
+            raise DAOError(f"Execution not found {execution_id}.") from None
+        return record["start_failures"]
+
+    @staticmethod
     def with_lost_attempt(record: dict, outcome: str) -> list[dict]:
-        """``previous_attempts`` of ``record`` plus an entry for its latest attempt, whose worker was
-        lost. Entry keys are single words, so they read the same in snake and camel mode."""
+        """``previous_attempts`` of ``record`` plus an entry for its latest attempt, which ended with
+        ``outcome`` (its worker was lost, or its container did not start) and no result. Entry keys
+        are single words, so they read the same in snake and camel mode."""
         entry = {
             "attempt": int(record.get("attempts") or 0),
             "worker": record.get("worker_id"),
@@ -181,17 +200,17 @@ class Execution:
 
     @staticmethod
     def display(record: dict) -> dict:
-        out = {k: v for k, v in record.items() if k not in ("tenant", "finish_time")}
+        out = {k: v for k, v in record.items() if k not in ("tenant", "finish_time", "start_failures")}
         dbid = record["actor_id"]
         out["actor_id"] = display_id(dbid)
         for key in ("message_received_time", "start_time"):
             out[key] = display_time(record.get(key))
-        base = links_base(record["api_server"])
-        # upstream's links use the internal db id here; clients may parse them, so we keep that
+        base = f"{links_base(record['api_server'])}/{out['actor_id']}/executions/{record['id']}"
+        # upstream's links carried the internal db id (<tenant>_<id>), which no URL accepts
         out["_links"] = {
-            "self": f"{base}/{dbid}/executions/{record['id']}",
+            "self": base,
             "owner": f"{record['api_server']}/profiles/v2/{record['executor']}",
-            "logs": f"{base}/{dbid}/executions/{record['id']}/logs",
+            "logs": f"{base}/logs",
         }
         return out
 

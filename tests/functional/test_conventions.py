@@ -1,5 +1,5 @@
-"""Conventions every endpoint shares (API ref §1, §2): envelope, 405s, CORS and OPTIONS without
-credentials, double slashes, case, and ``show_traceback``."""
+"""Conventions every endpoint shares (API ref §1, §2): envelope, 404s and 405s, CORS and OPTIONS
+without credentials, double slashes, case, and ``show_traceback``."""
 from __future__ import annotations
 
 import uuid
@@ -43,17 +43,48 @@ def test_error_envelope(api):
     ("PATCH", ""), ("PUT", ""), ("DELETE", ""),  # on /actors
     ("POST", "/{id}"), ("PATCH", "/{id}"), ("DELETE", "/{id}/state"), ("PUT", "/{id}/messages"),
     ("POST", "/{id}/executions/x/logs"), ("PUT", "/{id}/workers"), ("POST", "/utilization"),
-    ("GET", "/{id}/nothing"), ("GET", "/{id}/executions/x/logs/more"), ("GET", "/{id}/messages/extra"),
-    ("GET", "/admin/nothing"), ("GET", "/{id}/workers/x/y"),
 ])
-def test_unknown_routes_and_wrong_methods_are_405(api, actor, method, suffix):
+def test_wrong_methods_are_405(api, actor, method, suffix):
     path = "/actors" + suffix.replace("{id}", actor["id"])
     assert api.call(method, path, expect=405)["message"] == INVALID
 
 
-def test_unknown_routes_are_405_even_without_credentials(no_credentials, actor):
-    assert no_credentials.call("GET", f"/actors/{actor['id']}/nothing", expect=405)["message"] == INVALID
+@pytest.mark.parametrize("suffix", [
+    "/{id}/nothing", "/{id}/executions/x/logs/more", "/{id}/messages/extra", "/admin/nothing", "/{id}/workers/x/y",
+])
+def test_unknown_paths_are_404_envelopes(api, actor, suffix):
+    """Upstream answered 405 for a path no route serves, as if only the method were wrong."""
+    body = api.call("GET", "/actors" + suffix.replace("{id}", actor["id"]), expect=404)
+    assert body["result"] is None and "Invalid endpoint" in body["message"]
+    assert api.call("GET", "/nothing/here", expect=404)["status"] == "error"
+
+
+def test_unknown_paths_are_404_even_without_credentials(no_credentials, actor):
+    assert no_credentials.call("GET", f"/actors/{actor['id']}/nothing", expect=404)["status"] == "error"
     assert no_credentials.call("PATCH", "/actors", expect=405)["message"] == INVALID
+
+
+def test_metrics_are_not_served_on_the_public_port(api):
+    """/metrics names every actor and tenant without authentication: only its own listener serves it
+    ([web] metrics_address), which Prometheus scrapes directly (issue 11, item 9)."""
+    import os
+
+    import requests
+
+    assert api.call("GET", "/metrics", expect=404)["status"] == "error"
+    address = os.environ.get("ABACO_METRICS_ADDRESS", "127.0.0.1:5004")
+    response = requests.get(f"http://{address}/metrics", timeout=30)
+    assert response.status_code == 200 and "abaco_actor_messages" in response.text
+
+
+def test_a_json_body_without_its_content_type_is_explained(api):
+    """curl -d '{...}' sends a form: say that the body was not read as JSON, not that image is missing."""
+    for content_type in ("application/x-www-form-urlencoded", "text/plain", None):
+        headers = {"Content-Type": content_type} if content_type else {}
+        response = api.request("POST", "/actors", expect=None, data=b'{"image": "abacosamples/test"}', headers=headers)
+        body = response.json()
+        assert response.status_code == 400 and "Content-Type" in body["message"], body
+        assert "Missing required field" not in body["message"]
 
 
 def test_options_answers_200_without_credentials_on_every_route(no_credentials, actor):
@@ -75,7 +106,7 @@ def test_cors_preflight_allows_the_method_and_headers(no_credentials, actor):
 
 
 def test_cors_headers_on_success_and_error_responses(api, actor):
-    for path, expect in ((f"/actors/{actor['id']}", 200), ("/actors/NolBaJ5y6714M", 404), ("/actors/x/y/z", 405)):
+    for path, expect in ((f"/actors/{actor['id']}", 200), ("/actors/NolBaJ5y6714M", 404), ("/actors/x/y/z", 404)):
         response = api.request("GET", path, expect=expect, headers={"Origin": ORIGIN})
         assert response.headers.get("Access-Control-Allow-Origin") in (ORIGIN, "*"), path
 

@@ -2,6 +2,7 @@
 legacy POST."""
 from __future__ import annotations
 
+import datetime
 import os
 import uuid
 from pathlib import Path
@@ -69,8 +70,23 @@ def test_one_execution(api, actor, finished):
         assert isinstance(execution[key], int)
     assert execution[f("exit_code")] == 0 and execution[f("final_state")]["ExitCode"] == 0
     assert "tenant" not in execution
-    # upstream's links carry the internal db id; clients may parse them, so it is kept
-    assert execution["_links"]["self"].endswith(f"/actors/v2/{TENANT}_{actor['id']}/executions/{finished['id']}")
+    # fixed: upstream's links carried the internal db id (<tenant>_<id>), which no URL accepts
+    assert execution["_links"]["self"].endswith(f"/actors/v2/{actor['id']}/executions/{finished['id']}")
+    assert execution["_links"]["logs"].endswith(f"/actors/v2/{actor['id']}/executions/{finished['id']}/logs")
+    assert api.result("GET", "/actors" + execution["_links"]["self"].split("/actors/v2", 1)[1])["id"] == finished["id"]
+
+
+def test_the_first_execution_starts_before_it_finishes(api, make_actor):
+    """Upstream-shaped times come from Docker's own clock, so a short first run (cold image) does not
+    finish before it started."""
+    fresh = make_actor()
+    execution_id = api.result("POST", f"/actors/{fresh['id']}/messages", data={"message": "first"})[f("execution_id")]
+    execution = wait_for_execution(api, fresh["id"], execution_id)
+    started = datetime.datetime.fromisoformat(execution[f("start_time")])
+    finished = datetime.datetime.fromisoformat(execution[f("final_state")]["FinishedAt"][:26].rstrip("Z"))
+    assert started <= finished, execution
+    item = api.result("GET", f"/actors/{fresh['id']}/executions")["executions"][0]
+    assert item["start_time"] <= item["finish_time"], item  # nested objects keep snake case
 
 
 def test_unknown_execution_is_400(api, actor):
@@ -109,8 +125,8 @@ def test_force_quit_stops_a_running_execution(api, make_actor):
 
 
 # -- results ------------------------------------------------------------------------------------
-def test_results_are_raw_bytes_one_per_call(api, actor, channels):
-    execution_id = f"results{uuid.uuid4().hex[:6]}"  # the endpoint does not look the execution up
+def test_results_are_raw_bytes_one_per_call(api, actor, channels, finished):
+    execution_id = finished["id"]
     results = channels.ExecutionResultsChannel(f"{TENANT}_{actor['id']}", execution_id)
     try:
         results.put_result(b"\x00first")

@@ -139,7 +139,7 @@ def test_binary_message_needs_content_length(api, actor):
 def test_binary_message_over_the_size_limit(api, actor):
     status, body = raw_post(api, messages_path(actor),
                             {"Content-Type": "application/octet-stream", "Content-Length": "600000000"}, b"small")
-    assert status == 400 and "limit" in body["message"]
+    assert status == 413 and "limit" in body["message"]
 
 
 def test_binary_message_with_a_bad_content_length(api, actor):
