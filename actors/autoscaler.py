@@ -51,13 +51,12 @@ from typing import Iterator, Union
 from actors import channels, codes, stores
 from actors.commands import send_start_command, stop_worker
 from actors.config import conf
-from actors.errors import WorkerException
+from actors.errors import IllegalTransition, WorkerException
+from actors.lifecycle import ACTOR, WORKER, ActorStatus, WorkerStatus
 from actors.models import Actor, Worker
 
 log = logging.getLogger(__name__)
 
-SKIPPED_ACTOR_STATUSES = (codes.ERROR, codes.SHUTTING_DOWN)
-STOPPING_WORKER_STATUSES = (codes.SHUTDOWN_REQUESTED, codes.SHUTTING_DOWN)
 SYNC_HINT = "sync"
 
 DEFAULT_MAX_CMD_LENGTH = 10
@@ -75,7 +74,7 @@ class WorkerView:
     @property
     def live(self) -> bool:
         """Running or starting: not stopping and not failed."""
-        return self.status not in STOPPING_WORKER_STATUSES and not codes.is_worker_error(self.status)
+        return not (WORKER.in_group(self.status, "stopping") or WORKER.in_group(self.status, "failed"))
 
 
 @dataclass(frozen=True)
@@ -85,7 +84,7 @@ class ActorView:
     messages: int  # ready messages in the actor's queue
     workers: tuple[WorkerView, ...] = ()
     stateless: bool = True
-    status: str = codes.READY
+    status: str = ActorStatus.READY
     max_workers: int | None = None  # the actor's own cap (None: not set)
     hints: tuple[str, ...] = ()
     command_queue: str = "default"  # the spawner queue its commands go to
@@ -143,7 +142,7 @@ def actor_cap(actor: ActorView, limits: Limits) -> int:
 
 def managed(actor: ActorView, limits: Limits) -> bool:
     """Whether the autoscaler acts on this actor at all."""
-    if not actor.stateless or actor.status in SKIPPED_ACTOR_STATUSES:
+    if not actor.stateless or ACTOR.in_group(actor.status, "unscalable"):
         return False
     return not limits.tenants or actor.tenant in limits.tenants
 
@@ -188,7 +187,7 @@ def decide(snapshot: Snapshot) -> list[Action]:
 def idle_worker_to_stop(actor: ActorView, limits: Limits) -> WorkerView | None:
     """The READY worker idle longest, unless the actor is ``sync`` and it is the last live one and
     has not been idle ``sync_max_idle_time`` yet."""
-    ready = [w for w in actor.workers if w.status == codes.READY]
+    ready = [w for w in actor.workers if w.status == WorkerStatus.READY]
     if not ready:
         return None
     victim = max(ready, key=lambda w: (w.idle_seconds, w.id))
@@ -301,9 +300,9 @@ def scale_up(action: ScaleUp) -> bool:
 def stop_idle_worker(action: StopWorker) -> bool:
     try:
         worker = Worker.get(action.dbid, action.worker_id)
-    except WorkerException:
+    except (WorkerException, IllegalTransition):
         return False
-    if not stop_worker(action.dbid, action.worker_id, worker, codes.STOP_NO_DELETE, only_from=(codes.READY,)):
+    if not stop_worker(action.dbid, action.worker_id, worker, codes.STOP_NO_DELETE, only_from=(WorkerStatus.READY,)):
         return False
     log.info("autoscaler: stopping worker %s of %s (%s)", action.worker_id, action.dbid, action.reason)
     return True

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 
-from actors import channels, codes
-from actors.errors import WorkerException
+from actors import channels
+from actors.errors import IllegalTransition, WorkerException
+from actors.lifecycle import ActorStatus, WorkerStatus
 from actors.models import Worker
 
 log = logging.getLogger(__name__)
@@ -23,6 +24,12 @@ def send_start_command(actor: dict, worker_id: str, stop_existing: bool = False)
     )
 
 
+def discard_worker(dbid: str, worker_id: str) -> None:
+    """Forget a worker that is gone or never started: its record and its control queue."""
+    Worker.delete(dbid, worker_id)
+    channels.delete_queue(channels.worker_queue_name(worker_id))
+
+
 def ensure_one_worker(actor: dict) -> str | None:
     worker_id = Worker.request_if_none(actor["db_id"], actor["tenant"])
     if worker_id:
@@ -34,7 +41,7 @@ def replace_worker(actor: dict, had: int) -> str | None:
     """One of the ``had`` workers of ``actor`` was lost: request another, unless the actor is going
     away or already has ``had`` again (the health agent's pass and its event watch may both see the
     same loss)."""
-    if actor.get("status") == codes.SHUTTING_DOWN:
+    if actor.get("status") == ActorStatus.SHUTTING_DOWN:
         return None
     worker_id = Worker.request_if_fewer(actor["db_id"], actor["tenant"], had)
     if worker_id:
@@ -49,11 +56,11 @@ def stop_worker(dbid: str, worker_id: str, worker: dict, command: str,
     A REQUESTED worker gets no message: the spawner drops a request whose worker is
     SHUTDOWN_REQUESTED (and deletes its control queue)."""
     try:
-        Worker.set_status(dbid, worker_id, codes.SHUTDOWN_REQUESTED, only_from=only_from)
-    except WorkerException as e:  # the worker may have gone (or changed) meanwhile
+        Worker.set_status(dbid, worker_id, WorkerStatus.SHUTDOWN_REQUESTED, only_from=only_from)
+    except (WorkerException, IllegalTransition) as e:  # the worker may have gone (or changed) meanwhile
         log.info("worker %s: %s", worker_id, e)
         return False
-    if worker.get("status") != codes.REQUESTED:
+    if worker.get("status") != WorkerStatus.REQUESTED:
         channels.WorkerChannel(worker_id).put(command)
     return True
 

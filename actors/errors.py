@@ -1,49 +1,82 @@
-"""Exceptions of the service. Each carries the HTTP status it maps to; models raise them without
-knowing HTTP, and the web layer (responses.py) turns them into the error envelope."""
+"""The errors of the service, one class per case. They carry no HTTP status: models and agents raise
+them without knowing HTTP, and the web layer (``responses.HTTP_STATUS``) decides the code."""
 
 
 class AbacoError(Exception):
-    """Base of every expected error; upstream answers 400 unless a code is given."""
+    """Base of every expected error; its message is what the caller reads."""
 
-    status_code = 400
-
-    def __init__(self, message: str, status_code: int | None = None):
+    def __init__(self, message: str):
         super().__init__(message)
         self.message = message
-        if status_code is not None:
-            self.status_code = status_code
 
 
 class DAOError(AbacoError):
-    """A model could not be built or stored."""
+    """A model refused the data it was given (bad level, bad alias, a collision)."""
 
 
 class ResourceError(AbacoError):
     """Bad input to an endpoint."""
 
 
-class NotFound(AbacoError):
-    status_code = 404
+class PermissionsException(AbacoError):
+    """Authentication or authorization failed."""
 
 
 class TooLarge(AbacoError):
-    """A field or body is larger than its configured limit (413)."""
-
-    status_code = 413
-
-
-class PermissionsException(AbacoError):
-    """Authentication or authorization failed (upstream: 400)."""
+    """A field or body is larger than its configured limit."""
 
 
 class MethodNotAllowed(AbacoError):
-    status_code = 405
+    """No route of this path takes this method."""
+
+
+# -- "not found": one class per kind of record -----------------------------------------------------
+class NotFound(AbacoError):
+    """Something the request names does not exist."""
+
+
+class ActorNotFound(NotFound):
+    pass
+
+
+class AliasNotFound(NotFound):
+    pass
+
+
+class ExecutionNotFound(NotFound):
+    pass
+
+
+class NonceNotFound(NotFound):
+    pass
+
+
+class PermissionsNotFound(NotFound):
+    """The object has no permission map (it does not exist)."""
 
 
 class WorkerException(AbacoError):
     """A worker record is missing or in the wrong state."""
 
 
+class WorkerNotFound(WorkerException, NotFound):
+    pass
+
+
+# -- the object's state forbids the change ---------------------------------------------------------
+class Conflict(AbacoError):
+    """The change is not possible from the object's current state."""
+
+
+class WorkerStatusConflict(WorkerException, Conflict):
+    """The worker is not in one of the statuses the change requires."""
+
+
+class IllegalTransition(Conflict):
+    """A status change the object's lifecycle does not allow (actors/lifecycle.py)."""
+
+
+# -- Docker ----------------------------------------------------------------------------------------
 class DockerError(Exception):
     """Anything that went wrong talking to the Docker daemon."""
 

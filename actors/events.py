@@ -30,7 +30,8 @@ import requests
 from actors import channels, codes, commands, logs, migrations, webhooks
 from actors.agent import PooledAgent
 from actors.config import conf
-from actors.errors import NotFound
+from actors.errors import ActorNotFound
+from actors.lifecycle import ActorStatus
 from actors.models import Actor, Execution, api_server_for
 from actors.models.event import EVENT_USERNAME
 
@@ -76,11 +77,11 @@ class EventsAgent(PooledAgent):
         """Queue the event as a JSON message to the linked actor; returns the new execution id."""
         try:
             linked = Actor.get(link_dbid)
-        except NotFound:
+        except ActorNotFound:
             log.warning("%s of %s: the linked actor %s does not exist", event.get("event_type"),
                         event.get("actor_dbid"), link_dbid)
             return None
-        if linked.get("status") == codes.SHUTTING_DOWN:
+        if linked.get("status") == ActorStatus.SHUTTING_DOWN:
             log.info("%s of %s: the linked actor %s is being deleted", event.get("event_type"),
                      event.get("actor_dbid"), link_dbid)
             return None

@@ -24,17 +24,16 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from actors import channels, codes, docker_utils, logs, migrations
-from actors.commands import ensure_one_worker, replace_worker, stop_worker
+from actors import channels, codes, docker_utils, lifecycle, logs, migrations
+from actors.commands import discard_worker, ensure_one_worker, replace_worker, stop_worker
 from actors.config import conf
-from actors.errors import DAOError, DockerError, NotFound, WorkerException
+from actors.errors import ActorNotFound, DockerError, ExecutionNotFound, WorkerException
+from actors.lifecycle import EXECUTION, WORKER, ActorStatus, WorkerStatus
 from actors.models import Actor, Execution, Worker, now_epoch
 
 log = logging.getLogger("actors.health")  # not __name__: run as __main__ by -m
 
-STARTING = (codes.REQUESTED, codes.SPAWNER_SETUP, codes.PULLING_IMAGE, codes.CREATING_CONTAINER, codes.UPDATING_STORE)
-RUNNING = (codes.READY, codes.BUSY)
-STOPPING = (codes.SHUTDOWN_REQUESTED, codes.SHUTTING_DOWN)
+LIVE, STOPPING, STARTING = WORKER.group("live"), WORKER.group("stopping"), WORKER.group("starting")
 
 
 @dataclass
@@ -113,14 +112,14 @@ class HealthAgent:
         with self.lock:
             workers = Worker.get_workers(dbid)
             worker = workers.get(worker_id)
-            if not worker or worker.get("status") not in RUNNING + STOPPING:
+            if not worker or worker.get("status") not in LIVE | STOPPING:
                 return report
             self.remove_worker(dbid, worker_id, worker, f"its container died while it was {worker.get('status')}", report)
             try:
                 actor = Actor.get(dbid)
-            except NotFound:
+            except ActorNotFound:
                 return report
-            if worker.get("status") in RUNNING:
+            if worker.get("status") in LIVE:
                 self.replace(actor, len(workers), report)
         return report
 
@@ -144,7 +143,7 @@ class HealthAgent:
                     continue
                 report.checked += 1
                 self.check_worker(actor, dbid, worker_id, worker, report)
-                if actor is not None and worker_id in report.removed and worker.get("status") in RUNNING:
+                if actor is not None and worker_id in report.removed and worker.get("status") in LIVE:
                     self.replace(actor, len(workers), report)
         for actor in actors.values():
             self.replace_lost_workers(actor, report)
@@ -157,7 +156,7 @@ class HealthAgent:
         status = worker.get("status", "")
         if actor is None:
             self.remove_worker(dbid, worker_id, worker, "its actor no longer exists", report)
-        elif codes.is_worker_error(status):
+        elif lifecycle.is_worker_error(status):
             self.remove_worker(dbid, worker_id, worker, f"it is in {status}", report)
         elif status in STARTING:
             if self.age(worker, "create_time") > self.start_timeout:
@@ -168,7 +167,7 @@ class HealthAgent:
                 self.remove_worker(dbid, worker_id, worker, f"it was {status} and its container is gone", report)
             elif not self.answers_ping(worker_id):
                 self.remove_worker(dbid, worker_id, worker, f"it was {status} and stopped answering", report)
-        elif status in RUNNING:
+        elif status in LIVE:
             self.check_running_worker(dbid, worker_id, worker, report)
 
     def check_running_worker(self, dbid: str, worker_id: str, worker: dict, report: Report) -> None:
@@ -182,7 +181,7 @@ class HealthAgent:
             Worker.update_fields(dbid, worker_id, last_health_check_time=now_epoch())
         except WorkerException:
             return  # it stopped meanwhile
-        if worker.get("status") == codes.READY and self.ttl > 0:
+        if worker.get("status") == WorkerStatus.READY and self.ttl > 0:
             idle_since = float(worker.get("last_execution_time") or 0) or float(worker.get("create_time") or 0)
             if idle_since and time.time() - idle_since > self.ttl:
                 log.info("worker %s of %s idle for more than worker_ttl=%ss; stopping it", worker_id, dbid, self.ttl)
@@ -192,7 +191,7 @@ class HealthAgent:
 
     def replace_lost_workers(self, actor: dict, report: Report) -> None:
         """An actor keeps the worker it should have: one when it has queued messages or is stateful."""
-        if actor.get("status") == codes.SHUTTING_DOWN or Worker.get_workers(actor["db_id"]):
+        if actor.get("status") == ActorStatus.SHUTTING_DOWN or Worker.get_workers(actor["db_id"]):
             return
         queued = channels.queue_message_count(channels.actor_queue_name(actor["db_id"]))
         if queued == 0 and actor.get("stateless", True):
@@ -211,8 +210,7 @@ class HealthAgent:
                 docker_utils.remove_container(worker["cid"])
             except DockerError as e:
                 log.error("could not remove container of worker %s: %s", worker_id, e)
-        Worker.delete(dbid, worker_id)
-        channels.delete_queue(channels.worker_queue_name(worker_id))
+        discard_worker(dbid, worker_id)
         report.removed.append(worker_id)
 
     def remove_orphan_containers(self, actors: dict, workers: dict[str, dict], report: Report) -> None:
@@ -245,8 +243,8 @@ class HealthAgent:
         if labels.get(docker_utils.ROLE_LABEL) != "actor" or dbid not in actors or not execution_id:
             return False
         try:
-            return Execution.get(dbid, execution_id).get("status") not in codes.FINAL_EXECUTION_STATUSES
-        except DAOError:
+            return Execution.get(dbid, execution_id).get("status") not in EXECUTION.group("final")
+        except ExecutionNotFound:
             return False
 
     def clean_ipc_dirs(self, worker_ids: set[str], report: Report) -> None:

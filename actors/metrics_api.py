@@ -51,14 +51,15 @@ from prometheus_client.gc_collector import GCCollector
 from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 
-from actors import autoscaler, codes, logs, stores
+from actors import autoscaler, logs, stores
 from actors.autoscaler import PassResult, ScaleUp, StopWorker
+from actors.lifecycle import WorkerStatus
 from actors.models import Execution, display_id
 from actors.responses import new_app
 
 log = logging.getLogger(__name__)
 
-ALWAYS_REPORTED_WORKER_STATUSES = (codes.READY, codes.BUSY)
+ALWAYS_REPORTED_WORKER_STATUSES = (WorkerStatus.READY, WorkerStatus.BUSY)  # the live ones
 _NAME_UNSAFE = re.compile(r"[^a-zA-Z0-9_]")
 
 

@@ -8,12 +8,31 @@ from typing import Any
 from flask import Flask, Response, jsonify
 from werkzeug.exceptions import HTTPException
 
+from actors import errors
 from actors.config import conf, tag
 from actors.errors import AbacoError
 
 log = logging.getLogger(__name__)
 
 SUCCESS_MESSAGE = "The request was successful"
+
+# The HTTP status of each error, the first class of an error's MRO listed here wins. Upstream answers
+# 400 for almost everything (auth and permission failures included) and for the lookups of
+# executions, nonces and permission maps; those codes are kept (docs/compatibility.md).
+HTTP_STATUS: dict[type, int] = {
+    errors.ExecutionNotFound: 400,
+    errors.NonceNotFound: 400,
+    errors.PermissionsNotFound: 400,
+    errors.NotFound: 404,
+    errors.MethodNotAllowed: 405,
+    errors.Conflict: 409,
+    errors.TooLarge: 413,
+    AbacoError: 400,
+}
+
+
+def http_status(e: AbacoError) -> int:
+    return next(HTTP_STATUS[cls] for cls in type(e).__mro__ if cls in HTTP_STATUS)
 
 
 def case() -> str:
@@ -74,7 +93,7 @@ def install_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(AbacoError)
     def handle_abaco_error(e: AbacoError) -> Response:
-        return error(e.message, e.status_code)
+        return error(e.message, http_status(e))
 
     @app.errorhandler(HTTPException)
     def handle_http_error(e: HTTPException) -> Response:

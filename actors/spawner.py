@@ -13,14 +13,13 @@ import time
 
 from actors import channels, codes, docker_utils, logs
 from actors.agent import PooledAgent
+from actors.commands import discard_worker
 from actors.config import conf
-from actors.errors import DockerError, NotFound, WorkerException
+from actors.errors import ActorNotFound, DockerError, IllegalTransition, WorkerException, WorkerNotFound
+from actors.lifecycle import WORKER, ActorStatus, WorkerStatus
 from actors.models import Actor, Worker, now_epoch
 
 log = logging.getLogger("actors.spawner")  # not __name__: run as __main__ by -m
-
-
-STARTING_UP = (codes.SPAWNER_SETUP, codes.PULLING_IMAGE, codes.CREATING_CONTAINER)
 
 
 class WorkerStartError(Exception):
@@ -30,6 +29,10 @@ class WorkerStartError(Exception):
 class WorkerLostWhileStarting(WorkerStartError):
     """The worker's container stopped before it reported ready without saying why (killed, out of
     memory, the daemon restarted): nothing says the next one would fail too, so another is started."""
+
+
+class WorkerStartCancelled(WorkerStartError):
+    """The worker was asked to stop while it was being started: not a failure of the actor."""
 
 
 class Spawner(PooledAgent):
@@ -56,23 +59,22 @@ class Spawner(PooledAgent):
         dbid, worker_id = cmd["actor_id"], cmd["worker_id"]
         try:
             actor = Actor.get(dbid)
-        except NotFound:
+        except ActorNotFound:
             log.info("actor %s is gone; dropping the request for worker %s", dbid, worker_id)
             Worker.delete(dbid, worker_id)
             return
         try:
             worker = Worker.get(dbid, worker_id)
-        except WorkerException:
+        except WorkerNotFound:
             log.info("worker %s of %s has no record; nothing to do", worker_id, dbid)
             return
         status = worker.get("status")
-        if redelivered and status in STARTING_UP:
+        if redelivered and WORKER.in_group(status, "spawning"):
             worker_id = self.restart_abandoned_start(actor, worker_id, worker)
-            status = codes.REQUESTED
-        if status != codes.REQUESTED:
-            if status in (codes.SHUTDOWN_REQUESTED, codes.SHUTTING_DOWN) or codes.is_worker_error(status):
-                Worker.delete(dbid, worker_id)
-                channels.delete_queue(channels.worker_queue_name(worker_id))
+            status = WorkerStatus.REQUESTED
+        if status != WorkerStatus.REQUESTED:
+            if WORKER.in_group(status, "stopping") or WORKER.in_group(status, "failed"):
+                discard_worker(dbid, worker_id)
             else:
                 log.warning("worker %s is %s, not REQUESTED; ignoring the command", worker_id, status)
             return
@@ -85,7 +87,7 @@ class Spawner(PooledAgent):
     def start_with_retries(self, actor: dict, worker_id: str) -> str | None:
         """Start the worker; one lost while starting is replaced by a fresh one up to
         ``[spawner] lost_start_retries`` times. Returns the id of the worker that became READY, or
-        None when the start failed (the actor is then in ERROR)."""
+        None when the start failed (the actor is then in ERROR) or was cancelled by a stop request."""
         dbid = actor["db_id"]
         for retry in range(self.lost_start_retries + 1):
             try:
@@ -96,9 +98,12 @@ class Spawner(PooledAgent):
                     self.fail_worker(actor, worker_id, f"{e} (after {retry + 1} tries)")
                     return None
                 log.warning("%s; starting a fresh worker for %s instead", e, dbid)
-                Worker.delete(dbid, worker_id)
-                channels.delete_queue(channels.worker_queue_name(worker_id))
+                discard_worker(dbid, worker_id)
                 worker_id = Worker.request(dbid, actor["tenant"])
+            except WorkerStartCancelled as e:
+                log.info("start of worker %s of %s cancelled: %s", worker_id, dbid, e)
+                discard_worker(dbid, worker_id)
+                return None
             except WorkerStartError as e:
                 self.fail_worker(actor, worker_id, str(e))
                 return None
@@ -115,15 +120,23 @@ class Spawner(PooledAgent):
         Worker.delete(dbid, worker_id)
         return Worker.request(dbid, actor["tenant"])
 
+    @staticmethod
+    def advance(dbid: str, worker_id: str, status: str) -> None:
+        """The next step of a start, unless the worker was asked to stop meanwhile."""
+        try:
+            Worker.set_status(dbid, worker_id, status)
+        except (IllegalTransition, WorkerNotFound) as e:
+            raise WorkerStartCancelled(str(e)) from e
+
     def start_worker(self, actor: dict, worker_id: str) -> None:
         dbid = actor["db_id"]
-        Worker.set_status(dbid, worker_id, codes.SPAWNER_SETUP)
-        Worker.set_status(dbid, worker_id, codes.PULLING_IMAGE)
+        self.advance(dbid, worker_id, WorkerStatus.SPAWNER_SETUP)
+        self.advance(dbid, worker_id, WorkerStatus.PULLING_IMAGE)
         try:
             docker_utils.ensure_image(actor["image"])
         except DockerError as e:
             raise WorkerStartError(str(e)) from e
-        Worker.set_status(dbid, worker_id, codes.CREATING_CONTAINER)
+        self.advance(dbid, worker_id, WorkerStatus.CREATING_CONTAINER)
         # the worker declares the handshake queue too when it publishes, so nothing is lost if it is first
         handshake = channels.SpawnerWorkerChannel(worker_id)
         cid = None
@@ -141,6 +154,10 @@ class Spawner(PooledAgent):
             if cid:
                 self.discard_container(cid)
             raise
+        except WorkerNotFound as e:  # its record went: it was stopped and forgotten meanwhile
+            if cid:
+                self.discard_container(cid)
+            raise WorkerStartCancelled(str(e)) from e
         except (DockerError, WorkerException) as e:
             if cid:
                 self.discard_container(cid)
@@ -150,10 +167,10 @@ class Spawner(PooledAgent):
         # READY unless the status changed since this command was taken up: a new worker may already
         # have put the actor in ERROR (e.g. missing configuration) and that must stay visible
         try:
-            Actor.set_status(dbid, codes.READY, " ",
+            Actor.set_status(dbid, ActorStatus.READY, " ",
                              unless_changed_from=(actor.get("status"), actor.get("status_message")))
-        except (NotFound, KeyError):
-            pass
+        except (ActorNotFound, IllegalTransition):
+            pass  # deleted, or being deleted
 
     def wait_until_ready(self, handshake, cid: str, worker_id: str) -> None:
         """Wait for the worker's "ready" (or its "error: ..."), watching that its container still runs
@@ -177,7 +194,9 @@ class Spawner(PooledAgent):
                 raise WorkerStartError(
                     f"Worker {worker_id} did not report ready within {self.start_timeout:g} s."
                     + (f" Its last output: {tail}" if tail else ""))
-        if reply != "ready":
+        if reply == codes.HANDSHAKE_STOPPED:
+            raise WorkerStartCancelled(f"worker {worker_id} was asked to stop before it was ready")
+        if reply != codes.HANDSHAKE_READY:
             raise WorkerStartError(f"Worker {worker_id} failed to start: {reply}")
 
     @staticmethod
@@ -215,14 +234,14 @@ class Spawner(PooledAgent):
         dbid = actor["db_id"]
         log.error("could not start worker %s for %s: %s", worker_id, dbid, reason)
         try:
-            Worker.set_status(dbid, worker_id, codes.ERROR)
-        except WorkerException:
+            Worker.set_status(dbid, worker_id, WorkerStatus.ERROR)
+        except (WorkerException, IllegalTransition):
             pass
         Worker.delete(dbid, worker_id)
         try:
-            Actor.set_status(dbid, codes.ERROR, f"Error starting a worker: {reason}")
-        except (NotFound, KeyError):
-            pass
+            Actor.set_status(dbid, ActorStatus.ERROR, f"Error starting a worker: {reason}")
+        except (ActorNotFound, IllegalTransition):
+            pass  # deleted, or being deleted
 
     def stop_other_workers(self, dbid: str, keep_id: str) -> None:
         for worker_id in Worker.get_workers(dbid):

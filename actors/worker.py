@@ -35,8 +35,17 @@ import time
 from typing import Any
 
 from actors import channels, codes, docker_utils, environment, ipc, logs
+from actors.commands import discard_worker
 from actors.config import conf
-from actors.errors import DAOError, DockerError, DockerStartContainerError, NotFound, WorkerException
+from actors.errors import (
+    DockerError,
+    DockerStartContainerError,
+    IllegalTransition,
+    NotFound,
+    WorkerException,
+    WorkerStatusConflict,
+)
+from actors.lifecycle import EXECUTION, WORKER, ActorStatus, ExecutionStatus, WorkerStatus
 from actors.models import Actor, Execution, Logs, Worker, now_epoch
 
 log = logging.getLogger("actors.worker")  # not __name__: run as __main__ by -m
@@ -52,7 +61,6 @@ class WorkerProcess:
         self.tenant = environ.get("tenant", "")
         self.image = environ.get("image", "")
         self.inbox = channels.actor_queue_name(self.dbid)
-        self.control = channels.worker_queue_name(self.worker_id)
         self.quit_event = threading.Event()  # force-quit of the current execution
         self.quit_reason = "force_quit"  # or "worker_stop": why quit_event was set
         self.stopping = threading.Event()  # no new messages; exit when idle
@@ -77,23 +85,29 @@ class WorkerProcess:
             log.error("could not create the results/FIFO folders of worker %s: %s", self.worker_id, e)
         self.consumer = channels.Consumer()
         self.consumer.subscribe(channels.WorkerChannel(self.worker_id), self.on_control, prefetch=1)
-        Worker.set_status(self.dbid, self.worker_id, codes.READY)
+        try:
+            Worker.set_status(self.dbid, self.worker_id, WorkerStatus.READY, only_from=WORKER.group("starting"))
+        except WorkerStatusConflict:
+            # asked to stop while it was starting: the request stands, no message is taken
+            log.info("worker %s of %s was asked to stop before it was ready", self.worker_id, self.dbid)
+            channels.SpawnerWorkerChannel(self.worker_id).put(codes.HANDSHAKE_STOPPED)
+            self.shutdown()
+            return
         self.consumer.subscribe(channels.ActorMsgChannel(self.dbid), self.on_message, prefetch=1)
-        channels.SpawnerWorkerChannel(self.worker_id).put("ready")
+        channels.SpawnerWorkerChannel(self.worker_id).put(codes.HANDSHAKE_READY)
         log.info("worker %s of %s ready", self.worker_id, self.dbid)
         self.consumer.run(until=self.finished)
         self.shutdown()
 
     def shutdown(self) -> None:
         try:
-            Worker.set_status(self.dbid, self.worker_id, codes.SHUTTING_DOWN)
-        except WorkerException:
-            pass
-        Worker.delete(self.dbid, self.worker_id)
+            Worker.set_status(self.dbid, self.worker_id, WorkerStatus.SHUTTING_DOWN)
+        except (WorkerException, IllegalTransition):
+            pass  # gone already, or never got further than starting
         self.accounting.remove()
         ipc.remove_worker_dirs(self.ipc_roots(), self.worker_id)
         self.consumer.close()
-        channels.delete_queue(self.control)
+        discard_worker(self.dbid, self.worker_id)
         log.info("worker %s of %s stopped", self.worker_id, self.dbid)
 
     def request_stop(self, force_quit: bool) -> None:
@@ -175,7 +189,9 @@ class WorkerProcess:
 
     def set_idle(self) -> None:
         try:
-            Worker.set_status(self.dbid, self.worker_id, codes.READY, last_execution_time=now_epoch())
+            # BUSY -> READY only: a stop request written meanwhile is never overwritten
+            Worker.set_status(self.dbid, self.worker_id, WorkerStatus.READY, only_from=(WorkerStatus.BUSY,),
+                              last_execution_time=now_epoch())
         except WorkerException:
             pass
         self.busy.clear()
@@ -186,10 +202,10 @@ class WorkerProcess:
         try:
             execution = Execution.get(self.dbid, execution_id)
             actor = Actor.get(self.dbid)
-        except (DAOError, NotFound) as e:
+        except NotFound as e:
             log.error("dropping message %s: %s", execution_id, e)
             return False
-        if execution["status"] in codes.FINAL_EXECUTION_STATUSES:
+        if EXECUTION.in_group(execution["status"], "final"):
             log.info("execution %s is already %s; not running it again", execution_id, execution["status"])
             return False
         # only a redelivered message can have an earlier attempt (its worker died after starting the
@@ -216,7 +232,7 @@ class WorkerProcess:
                 previous_attempts=Execution.with_lost_attempt(
                     execution, f"Worker {lost_worker} was lost; this was the last of {max_attempts} attempts."))
             return False
-        Worker.set_status(self.dbid, self.worker_id, codes.BUSY)
+        Worker.set_status(self.dbid, self.worker_id, WorkerStatus.BUSY)
         Execution.begin_attempt(self.dbid, execution_id, self.worker_id, earlier_outcome=(
             f"Worker {lost_worker} was lost before the actor container ran; worker {self.worker_id} ran the message again."))
         spec = self.run_spec(actor, msg)
@@ -239,7 +255,7 @@ class WorkerProcess:
         def on_start(start: float) -> None:
             if fifo is not None:
                 fifo.start_writer()
-            Execution.set_status(self.dbid, execution_id, codes.RUNNING, start_time=str(start), worker_id=self.worker_id)
+            Execution.set_status(self.dbid, execution_id, ExecutionStatus.RUNNING, start_time=str(start), worker_id=self.worker_id)
 
         before = self.accounting.read()
         self.accounting.reset_memory_peak()
@@ -285,7 +301,7 @@ class WorkerProcess:
             return False
         log.warning("execution %s: adopting the container %s its lost worker started",
                     execution_id, (result.container_id or "")[:12])
-        Worker.set_status(self.dbid, self.worker_id, codes.BUSY)
+        Worker.set_status(self.dbid, self.worker_id, WorkerStatus.BUSY)
         Logs.set(execution_id, result.logs)
         state = dict(result.final_state)
         state["AbacoMessage"] = "The worker running this execution was lost; another worker collected its outcome."
@@ -327,7 +343,7 @@ class WorkerProcess:
         message goes back to the inbox (not lost; its execution stays SUBMITTED)."""
         log.error("actor %s: %s", self.dbid, reason)
         try:
-            Actor.set_status(self.dbid, codes.ERROR, reason)
+            Actor.set_status(self.dbid, ActorStatus.ERROR, reason)
         except Exception as e:
             log.error("could not put actor %s in ERROR: %s", self.dbid, e)
         # scheduled before the nack, so the message cannot come back to this worker
@@ -347,7 +363,7 @@ class WorkerProcess:
             return False
         self.consecutive_errors += 1
         if self.consecutive_errors > MAX_CONSECUTIVE_START_ERRORS:
-            Actor.set_status(self.dbid, codes.ERROR, f"Error starting actor containers: {error}")
+            Actor.set_status(self.dbid, ActorStatus.ERROR, f"Error starting actor containers: {error}")
             self.record_failure(execution_id, reason)
             self.consumer.threadsafe(lambda: self.request_stop(force_quit=False))
             return False
@@ -410,7 +426,7 @@ def main() -> None:
     except Exception as e:
         log.exception("worker %s failed", process.worker_id)
         try:
-            channels.SpawnerWorkerChannel(process.worker_id).put(f"error: {e}")
+            channels.SpawnerWorkerChannel(process.worker_id).put(f"{codes.HANDSHAKE_ERROR_PREFIX}{e}")
         except Exception:
             pass
         raise

@@ -20,7 +20,8 @@ from actors.controllers.base import (
     request_fields,
 )
 from actors.controllers.workers import ensure_one_worker, send_start_command, stop_workers
-from actors.errors import DAOError, NotFound, ResourceError
+from actors.errors import ActorNotFound, NotFound, PermissionsNotFound, ResourceError
+from actors.lifecycle import ActorStatus
 from actors.models import (
     Actor,
     Permission,
@@ -44,7 +45,7 @@ def list_actors() -> Response:
         try:
             if Permission.allows(actor["db_id"], ident.user, codes.READ):
                 visible.append(convert_model(Actor.display(actor)))
-        except DAOError:
+        except PermissionsNotFound:
             continue  # upstream failed the whole listing here; one broken record should not
     return ok(visible)
 
@@ -136,7 +137,7 @@ def validate_link(link: str, ident: auth.Identity, dbid: str | None) -> None:
     On a PUT the actor may not link to itself nor close a cycle of links."""
     try:
         link_dbid = resolve_actor(link, ident.tenant)
-    except NotFound:
+    except ActorNotFound:
         raise ResourceError(f"{INVALID_LINK} No actor or alias {link} was found.") from None
     if not Actor.exists(link_dbid):
         raise ResourceError(f"{INVALID_LINK} No actor {link} was found.")
@@ -144,7 +145,7 @@ def validate_link(link: str, ident: auth.Identity, dbid: str | None) -> None:
         raise ResourceError("Invalid link parameter: an actor cannot link to itself.")
     try:
         allowed = ident.is_admin or Permission.allows(link_dbid, ident.user, codes.EXECUTE)
-    except DAOError as e:
+    except PermissionsNotFound as e:
         raise ResourceError(f"{INVALID_LINK} {e.message}") from None
     if not allowed:
         raise ResourceError(f"{INVALID_LINK} You do not have EXECUTE permission on {link}.")
@@ -186,7 +187,7 @@ def link_graph(tenant: str) -> dict[str, str]:
             continue
         try:
             edges[actor["db_id"]] = resolve_actor(actor["link"], tenant)
-        except NotFound:
+        except ActorNotFound:
             continue
     return edges
 
@@ -249,8 +250,8 @@ def check_stateful_update(previous: dict, fields: dict) -> None:
 
 def delete_actor(actor_id: str) -> Response:
     dbid = g.dbid
-    Actor.get(dbid)
-    Actor.set_status(dbid, codes.SHUTTING_DOWN)
+    if Actor.get(dbid).get("status") != ActorStatus.SHUTTING_DOWN:  # a repeated DELETE goes on
+        Actor.set_status(dbid, ActorStatus.SHUTTING_DOWN)
     stop_workers(dbid, codes.STOP)
     deadline = time.monotonic() + conf().get_float("web", "actor_delete_timeout", 20.0)
     while Worker.get_workers(dbid) and time.monotonic() < deadline:

@@ -7,7 +7,8 @@ import logging
 
 from flask import Response
 
-from actors import channels, codes
+from actors import channels, lifecycle
+from actors.lifecycle import WorkerStatus
 from actors.models import (
     Actor,
     Execution,
@@ -71,13 +72,13 @@ def admin_workers() -> Response:
 
 def count_worker(summary: dict, status: str) -> None:
     summary["total_workers"] += 1
-    if status == codes.READY:
+    if status == WorkerStatus.READY:
         summary["ready_workers"] += 1
-    elif status == codes.REQUESTED:
+    elif status == WorkerStatus.REQUESTED:
         summary["requested_workers"] += 1
-    elif status == codes.BUSY:
+    elif status == WorkerStatus.BUSY:
         summary["busy_workers"] += 1
-    elif codes.is_worker_error(status):
+    elif lifecycle.is_worker_error(status):
         summary["error_workers"] += 1
 
 

@@ -25,7 +25,7 @@ from flask import g, request
 
 from actors import auth, codes, migrations
 from actors.controllers.base import form_and_query, form_values, json_body, repeatable_names, single_values
-from actors.errors import NotFound, PermissionsException
+from actors.errors import ActorNotFound, PermissionsException
 from actors.models import (
     Alias,
     Nonce,
@@ -179,7 +179,7 @@ def resolve_actor(identifier: str, tenant: str) -> str:
         return dbid_of(tenant, identifier)
     dbid = Alias.actor_dbid(tenant, identifier)
     if dbid is None:
-        raise NotFound(f"Actor with identifier '{identifier}' not found")
+        raise ActorNotFound(f"Actor with identifier '{identifier}' not found")
     return dbid
 
 

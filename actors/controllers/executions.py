@@ -7,7 +7,8 @@ from flask import Response, g
 
 from actors import channels, codes
 from actors.controllers.base import as_int, request_fields
-from actors.errors import DAOError, NotFound, ResourceError
+from actors.errors import ExecutionNotFound, NotFound, ResourceError
+from actors.lifecycle import ExecutionStatus
 from actors.models import (
     Actor,
     Execution,
@@ -55,9 +56,9 @@ def force_quit_execution(actor_id: str, execution_id: str) -> Response:
     Actor.get(g.dbid)
     execution = Execution.get(g.dbid, execution_id)
     status = execution.get("status")
-    if status != codes.RUNNING or not execution.get("worker_id"):
+    if status != ExecutionStatus.RUNNING or not execution.get("worker_id"):
         raise ResourceError(
-            f"Cannot force quit an execution not in {codes.RUNNING} status. Execution was found in status: {status}."
+            f"Cannot force quit an execution not in {ExecutionStatus.RUNNING} status. Execution was found in status: {status}."
         )
     # upstream sent the bare string, which could kill the worker's next execution if this one ended
     # meanwhile; naming the execution lets the worker ignore a stale request
@@ -85,7 +86,7 @@ def get_results(actor_id: str, execution_id: str) -> Response:
     Actor.get(g.dbid)
     try:
         Execution.get(g.dbid, execution_id)
-    except DAOError:
+    except ExecutionNotFound:  # 400 elsewhere, as upstream; results came later and answer 404
         raise NotFound(f"Execution {execution_id[:80]} not found.") from None
     result = channels.ExecutionResultsChannel(g.dbid, execution_id).get_result(0.1)
     return Response(result or b"", status=200, mimetype=codes.CONTENT_BINARY)

@@ -27,6 +27,7 @@ from actors.controllers.authz import identity
 from actors.controllers.base import check_size, json_body, parse_json, single_values
 from actors.controllers.workers import ensure_one_worker
 from actors.errors import ResourceError, TooLarge
+from actors.lifecycle import ExecutionStatus
 from actors.models import (
     Actor,
     Execution,
@@ -142,7 +143,7 @@ def synchronous_response(actor: dict, execution_id: str, async_result: dict) -> 
         result = results.get_result(min(SYNC_STATUS_INTERVAL, remaining))
         if result is not None:
             return Response(result, status=200, mimetype=codes.CONTENT_BINARY)
-        if Execution.get(dbid, execution_id).get("status") == codes.COMPLETE:
+        if Execution.get(dbid, execution_id).get("status") == ExecutionStatus.COMPLETE:
             # the worker forwards every result before it writes COMPLETE; one more look is enough
             result = results.get_result(0.1)
             if result is not None:

@@ -14,7 +14,7 @@ from flask import g
 from actors import auth, codes
 from actors.controllers.authz import identity
 from actors.controllers.base import as_int, as_text, check_size, parse_fields, request_fields
-from actors.errors import DAOError
+from actors.errors import NonceNotFound
 from actors.models import Actor, Alias, Nonce, Permission, alias_id_of
 from actors.responses import convert_model, ok
 
@@ -55,7 +55,7 @@ def visible_nonce(key: str, nonce_id: str, level: str) -> dict:
     """One nonce, if the caller may see it; otherwise it is "not found", as if it did not exist."""
     nonce = Nonce.get(key, nonce_id)
     if not visible(nonce, level):
-        raise DAOError(f"Nonce not found: {nonce_id}.")
+        raise NonceNotFound(f"Nonce not found: {nonce_id}.")
     return nonce
 
 

@@ -9,7 +9,7 @@ from actors import codes
 from actors.commands import ensure_one_worker, send_start_command, stop_worker, stop_workers  # noqa: F401
 from actors.config import conf
 from actors.controllers.base import as_int, request_fields
-from actors.errors import ResourceError, WorkerException
+from actors.errors import ResourceError, WorkerNotFound
 from actors.models import (
     Actor,
     Worker,
@@ -66,5 +66,5 @@ def delete_worker(actor_id: str, worker_id: str) -> Response:
     Actor.get(g.dbid)
     worker = Worker.get(g.dbid, worker_id)
     if not stop_worker(g.dbid, worker_id, worker, codes.STOP_NO_DELETE):
-        raise WorkerException("Worker not found.", 404)
+        raise WorkerNotFound("Worker not found.")
     return ok(None, "Worker scheduled to be stopped.")

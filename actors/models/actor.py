@@ -5,7 +5,8 @@ import logging
 from typing import Any
 
 from actors import codes, stores
-from actors.errors import DAOError, NotFound
+from actors.errors import ActorNotFound, DAOError
+from actors.lifecycle import ACTOR, ActorStatus
 from actors.models import event
 from actors.models.common import (
     api_server_for,
@@ -53,7 +54,7 @@ class Actor:
         try:
             return stores.actors_store[dbid]
         except KeyError:
-            raise NotFound(f"Actor with id {display_id(dbid)} not found.") from None
+            raise ActorNotFound(f"Actor with id {display_id(dbid)} not found.") from None
 
     @staticmethod
     def exists(dbid: str) -> bool:
@@ -73,8 +74,9 @@ class Actor:
             tenant=tenant,
             api_server=api_server_for(tenant),
             owner=owner,
-            status=fields.get("status") or codes.SUBMITTED,
-            status_message=fields.get("status_message") or "",
+            # a status in the body is ignored: a new actor is SUBMITTED until a worker reports ready
+            status=ACTOR.initial,
+            status_message="",
             create_time=now,
             last_update_time=now,
             executions={},
@@ -91,33 +93,36 @@ class Actor:
     @staticmethod
     def set_status(dbid: str, status: str, status_message: str | None = None,
                    unless_changed_from: tuple[str, str] | None = None) -> bool:
-        """Write the status; READY and ERROR publish an event when the actor has a link or a
-        webhook (API ref §6.4). With ``unless_changed_from=(status, status_message)`` the write
-        happens only if the actor still has exactly those (checked atomically) and is not already
-        in ``status``: the spawner marks an actor READY that way, so an ERROR a new worker wrote in
-        the meantime is not overwritten. Returns whether it wrote."""
+        """Move the actor to ``status`` (checked against the actor lifecycle, IllegalTransition if
+        not allowed); READY and ERROR publish an event when the actor has a link or a webhook (API
+        ref §6.4). With ``unless_changed_from=(status, status_message)`` the write happens only if the
+        actor still has exactly those and is not already in ``status`` (checked atomically; False
+        otherwise): the spawner marks an actor READY that way, so an ERROR a new worker wrote in the
+        meantime is not overwritten. Returns whether it wrote."""
         fields: dict[str, Any] = {"status": status}
         if status_message:
             fields["status_message"] = status_message
-        if unless_changed_from is None:
-            stores.actors_store.update_fields(dbid, fields)
-        else:
-            written = False
+        written = False
 
-            def move(current: dict) -> dict:
-                nonlocal written
-                seen = (current.get("status"), current.get("status_message"))
-                written = current.get("status") != status and seen == tuple(unless_changed_from)
-                return {**current, **fields} if written else current
+        def move(current: dict) -> dict:
+            nonlocal written
+            seen = (current.get("status"), current.get("status_message"))
+            if unless_changed_from is not None and (seen[0] == status or seen != tuple(unless_changed_from)):
+                written = False
+                return current
+            ACTOR.check(current.get("status"), status, dbid)
+            written = True
+            return {**current, **fields}
 
-            stores.actors_store.within_transaction(move, dbid)
-            if not written:
-                return False
+        try:
+            actor = stores.actors_store.within_transaction(move, dbid)
+        except KeyError:
+            raise ActorNotFound(f"Actor with id {display_id(dbid)} not found.") from None
+        if not written:
+            return False
         log.info("actor %s -> %s %s", dbid, status, status_message or "")
-        if status in (codes.READY, codes.ERROR):
-            actor = stores.actors_store.get(dbid)
-            if isinstance(actor, dict):
-                event.actor_status_changed(actor, status, status_message)
+        if status in (ActorStatus.READY, ActorStatus.ERROR):
+            event.actor_status_changed(actor, status, status_message)
         return True
 
     @staticmethod
@@ -131,12 +136,14 @@ class Actor:
         then, because a PUT that only changes the image must not wipe a stateful actor's data."""
 
         def rebuild(current: dict) -> dict:
+            if restart:
+                ACTOR.check(current.get("status"), ActorStatus.SUBMITTED, dbid)
             record = dict(ACTOR_DEFAULTS)
             record.update({k: v for k, v in fields.items() if v is not None and k not in KEPT_ON_UPDATE})
             record.update({k: current.get(k) for k in KEPT_ON_UPDATE})
             record.update(
                 state=fields["state"] if "state" in fields else current.get("state", {}),
-                status=codes.SUBMITTED if restart else current.get("status", codes.SUBMITTED),
+                status=ActorStatus.SUBMITTED if restart else current.get("status", ACTOR.initial),
                 status_message="",
                 last_update_time=now_epoch(),
                 mounts=fields.get("mounts") or [],
@@ -149,7 +156,7 @@ class Actor:
         try:
             return stores.actors_store.within_transaction(rebuild, dbid)
         except KeyError:
-            raise NotFound(f"Actor with id {display_id(dbid)} not found.") from None
+            raise ActorNotFound(f"Actor with id {display_id(dbid)} not found.") from None
 
     @staticmethod
     def set_state(dbid: str, state: Any) -> dict:
@@ -157,7 +164,7 @@ class Actor:
         try:
             return stores.actors_store.within_transaction(lambda current: {**current, "state": state}, dbid)
         except KeyError:
-            raise NotFound(f"Actor with id {display_id(dbid)} not found.") from None
+            raise ActorNotFound(f"Actor with id {display_id(dbid)} not found.") from None
 
     @staticmethod
     def delete(dbid: str) -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 
 from actors import codes, stores
-from actors.errors import DAOError, NotFound
+from actors.errors import ActorNotFound, AliasNotFound, DAOError
 from actors.models.actor import Actor
 from actors.models.common import api_server_for, dbid_of, is_hashid, links_base
 from actors.models.nonce import Nonce
@@ -60,7 +60,7 @@ class Alias:
         validate_alias_text(alias)
         actor_dbid = dbid_of(tenant, actor_id)
         if not Actor.exists(actor_dbid):
-            raise NotFound(f"No actor found with id {actor_id}.")
+            raise ActorNotFound(f"No actor found with id {actor_id}.")
         validate_alias_words(alias)
         alias_id = alias_id_of(tenant, alias)
         record = {
@@ -89,7 +89,7 @@ class Alias:
     def get(tenant: str, alias: str) -> dict:
         record = Alias.find(tenant, alias)
         if record is None:
-            raise NotFound(f"No alias found with alias {alias}.")
+            raise AliasNotFound(f"No alias found with alias {alias}.")
         return record
 
     @staticmethod

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import time
 
+from actors.lifecycle import ActorStatus
 from actors.models.common import dbid_of, display_id, display_time, is_hashid
 
 log = logging.getLogger(__name__)
@@ -65,9 +66,8 @@ def publish(event: dict) -> None:
 
 def actor_status_changed(actor: dict, status: str, status_message: str | None) -> None:
     """ACTOR_READY / ACTOR_ERROR for an actor that has a link or a webhook."""
-    from actors import codes
 
-    event_type = {codes.READY: ACTOR_READY, codes.ERROR: ACTOR_ERROR}.get(status)
+    event_type = {ActorStatus.READY: ACTOR_READY, ActorStatus.ERROR: ACTOR_ERROR}.get(status)
     if event_type is None or not wants_events(actor):
         return
     event = base_event(actor, event_type)

@@ -4,21 +4,14 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from actors import codes, stores
+from actors import stores
 from actors.config import conf
-from actors.errors import DAOError
+from actors.errors import ExecutionNotFound, IllegalTransition
+from actors.lifecycle import EXECUTION, ExecutionStatus
 from actors.models import event
 from actors.models.common import display_id, display_time, links_base, new_id, now_epoch
 
 log = logging.getLogger(__name__)
-
-
-EXECUTION_TRANSITIONS = {
-    codes.SUBMITTED: {codes.RUNNING, codes.COMPLETE},
-    # a redelivered message re-runs an execution whose worker died while it was RUNNING
-    codes.RUNNING: {codes.RUNNING, codes.COMPLETE},
-    codes.COMPLETE: set(),
-}
 
 
 PURGED_FINAL_STATE = {
@@ -46,7 +39,7 @@ class Execution:
             "api_server": actor["api_server"],
             "executor": executor,
             "worker_id": None,
-            "status": codes.SUBMITTED,
+            "status": EXECUTION.initial,
             "message_received_time": now_epoch(),
             "start_time": None,
             "finish_time": None,
@@ -66,7 +59,7 @@ class Execution:
         record = stores.executions_store.get(Execution.key(dbid, execution_id))
         # the key alone could name an execution of another tenant's actor when the id holds a '_'
         if not isinstance(record, dict) or record.get("actor_id") != dbid or record.get("id") != execution_id:
-            raise DAOError(f"Execution not found {execution_id}.")
+            raise ExecutionNotFound(f"Execution not found {execution_id}.")
         return record
 
     @staticmethod
@@ -88,10 +81,10 @@ class Execution:
         forever; we mark them COMPLETE (a status clients know) and say why in ``final_state``."""
         try:
             Execution.set_status(
-                dbid, execution_id, codes.COMPLETE,
+                dbid, execution_id, ExecutionStatus.COMPLETE,
                 final_state=dict(PURGED_FINAL_STATE), finish_time=now_epoch(),
             )
-        except DAOError as e:  # already final, or its record is gone: nothing to finalize
+        except (IllegalTransition, ExecutionNotFound) as e:  # already final, or its record is gone
             log.info("purged message of execution %s of %s: %s", execution_id, dbid, e)
 
     @staticmethod
@@ -99,15 +92,13 @@ class Execution:
         """The one place an execution changes status; checked and written atomically."""
 
         def move(record: dict) -> dict:
-            current = record.get("status")
-            if status not in EXECUTION_TRANSITIONS.get(current, set()):
-                raise DAOError(f"Invalid execution status transition {current} -> {status}.")
+            EXECUTION.check(record.get("status"), status, f"{execution_id} of {dbid}")
             return {**record, **fields, "status": status}
 
         try:
             record = stores.executions_store.within_transaction(move, Execution.key(dbid, execution_id))
         except KeyError:
-            raise DAOError(f"Execution not found {execution_id}.") from None
+            raise ExecutionNotFound(f"Execution not found {execution_id}.") from None
         log.info("execution %s of %s -> %s", execution_id, dbid, status)
         Execution.count_status(status)
         return record
@@ -130,7 +121,7 @@ class Execution:
         """``{status: executions that entered it}`` since the counters exist."""
         store = stores.executions_store
         counts = {}
-        for status in EXECUTION_TRANSITIONS:
+        for status in EXECUTION.statuses:
             value = store.get(Execution.COUNTER_PREFIX + status)
             counts[status] = value if isinstance(value, int) else 0
         return counts
@@ -139,7 +130,7 @@ class Execution:
     def finalize(dbid: str, execution_id: str, **fields: Any) -> dict:
         """The end of a run: COMPLETE with its stats, then the EXECUTION_COMPLETE event when the
         actor has a link or a webhook (API ref §6.4)."""
-        record = Execution.set_status(dbid, execution_id, codes.COMPLETE, **fields)
+        record = Execution.set_status(dbid, execution_id, ExecutionStatus.COMPLETE, **fields)
         actor = stores.actors_store.get(dbid)
         if isinstance(actor, dict):
             event.execution_completed(actor, record)
@@ -160,7 +151,7 @@ class Execution:
         try:
             return stores.executions_store.within_transaction(take, Execution.key(dbid, execution_id))
         except KeyError:
-            raise DAOError(f"Execution not found {execution_id}.") from None
+            raise ExecutionNotFound(f"Execution not found {execution_id}.") from None
 
     @staticmethod
     def record_start_failure(dbid: str, execution_id: str, outcome: str) -> int:
@@ -174,7 +165,7 @@ class Execution:
         try:
             record = stores.executions_store.within_transaction(note, Execution.key(dbid, execution_id))
         except KeyError:
-            raise DAOError(f"Execution not found {execution_id}.") from None
+            raise ExecutionNotFound(f"Execution not found {execution_id}.") from None
         return record["start_failures"]
 
     @staticmethod
@@ -196,7 +187,7 @@ class Execution:
         try:
             stores.executions_store.update_fields(Execution.key(dbid, execution_id), fields)
         except KeyError:
-            raise DAOError(f"Execution not found {execution_id}.") from None
+            raise ExecutionNotFound(f"Execution not found {execution_id}.") from None
 
     @staticmethod
     def display(record: dict) -> dict:

@@ -13,7 +13,7 @@ import logging
 from typing import Any
 
 from actors import codes, stores
-from actors.errors import DAOError, PermissionsException
+from actors.errors import DAOError, NonceNotFound, PermissionsException
 from actors.models.common import display_time, links_base, new_id, now_epoch
 
 log = logging.getLogger(__name__)
@@ -119,7 +119,7 @@ class Nonce:
     def get(key: str, nonce_id: str) -> dict:
         nonce = (stores.nonce_store.get(key) or {}).get(nonce_id)
         if nonce is None:
-            raise DAOError(f"Nonce not found: {nonce_id}.")
+            raise NonceNotFound(f"Nonce not found: {nonce_id}.")
         return nonce
 
     @staticmethod
@@ -128,13 +128,13 @@ class Nonce:
 
         def remove(nonces: dict) -> dict:
             if nonce_id not in nonces:
-                raise DAOError(f"Nonce not found: {nonce_id}.")
+                raise NonceNotFound(f"Nonce not found: {nonce_id}.")
             return {k: v for k, v in nonces.items() if k != nonce_id}
 
         try:
             stores.nonce_store.within_transaction(remove, key)
         except KeyError:
-            raise DAOError(f"Nonce not found: {nonce_id}.") from None
+            raise NonceNotFound(f"Nonce not found: {nonce_id}.") from None
 
     @staticmethod
     def delete_all(key: str) -> None:

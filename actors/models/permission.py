@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 
 from actors import codes, stores
-from actors.errors import DAOError
+from actors.errors import DAOError, PermissionsNotFound
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ class Permission:
         try:
             return stores.permissions_store[key]
         except KeyError:
-            raise DAOError(f"Actor {key} does not exist.") from None
+            raise PermissionsNotFound(f"Actor {key} does not exist.") from None
 
     @staticmethod
     def level_of(key: str, user: str) -> str:
@@ -57,5 +57,5 @@ class Permission:
 
     @staticmethod
     def allows(key: str, user: str, level: str) -> bool:
-        """Whether ``user`` holds ``level`` on the object ``key`` (DAOError if it has no permissions)."""
+        """Whether ``user`` holds ``level`` on the object ``key`` (PermissionsNotFound if it has none)."""
         return grants(Permission.get(key), user, level)

@@ -4,8 +4,9 @@ from __future__ import annotations
 import logging
 from typing import Any, Collection
 
-from actors import codes, stores
-from actors.errors import WorkerException
+from actors import lifecycle, stores
+from actors.errors import WorkerNotFound, WorkerStatusConflict
+from actors.lifecycle import WORKER, WorkerStatus
 from actors.models.common import display_time, new_id, now_epoch
 
 log = logging.getLogger(__name__)
@@ -19,7 +20,7 @@ class Worker:
 
     @staticmethod
     def requested_record(tenant: str, worker_id: str) -> dict:
-        return {"status": codes.REQUESTED, "id": worker_id, "tenant": tenant, "create_time": now_epoch()}
+        return {"status": WORKER.initial, "id": worker_id, "tenant": tenant, "create_time": now_epoch()}
 
     @staticmethod
     def request(dbid: str, tenant: str) -> str:
@@ -68,36 +69,26 @@ class Worker:
     def get(dbid: str, worker_id: str) -> dict:
         worker = Worker.get_workers(dbid).get(worker_id)
         if worker is None:
-            raise WorkerException("Worker not found.", 404)
+            raise WorkerNotFound("Worker not found.")
         return worker
-
-    @staticmethod
-    def allowed(current: str, new: str) -> bool:
-        if new in (codes.SHUTDOWN_REQUESTED, codes.SHUTTING_DOWN) or codes.is_worker_error(new):
-            return True
-        if codes.is_worker_error(current):
-            return True
-        if current in codes.WORKER_START_CHAIN:
-            return new in codes.WORKER_START_CHAIN[current]
-        return True
 
     @staticmethod
     def set_status(dbid: str, worker_id: str, status: str, only_from: Collection[str] | None = None,
                    **fields: Any) -> dict:
-        """Move a worker to ``status`` (checked against the lifecycle) and write ``fields`` with it,
-        in one atomic step. ``status='ERROR'`` is stored as ``ERROR (PREVIOUS <old>)``. With
-        ``only_from``, the move happens only from one of those statuses (else WorkerException 409)."""
+        """Move a worker to ``status`` (checked against the worker lifecycle, IllegalTransition if the
+        move is not allowed) and write ``fields`` with it, in one atomic step. ``status='ERROR'`` is
+        stored as ``ERROR (PREVIOUS <old>)``. With ``only_from``, the move happens only from one of
+        those statuses (else WorkerStatusConflict, not logged: the caller expects it may happen)."""
 
         def move(workers: dict) -> dict:
             if worker_id not in workers:
-                raise WorkerException(f"Worker {worker_id} of actor {dbid} not found.", 404)
+                raise WorkerNotFound(f"Worker {worker_id} of actor {dbid} not found.")
             worker = dict(workers[worker_id])
             current = worker.get("status", "")
             if only_from is not None and current not in only_from:
-                raise WorkerException(f"Worker {worker_id} is {current!r}, not {' or '.join(only_from)}.", 409)
-            new = codes.worker_error_status(current) if status == codes.ERROR else status
-            if not Worker.allowed(current, new):
-                raise WorkerException(f"Invalid worker status transition {current!r} -> {new!r}.")
+                raise WorkerStatusConflict(f"Worker {worker_id} is {current!r}, not {' or '.join(only_from)}.")
+            new = lifecycle.worker_error_status(current) if status == WorkerStatus.ERROR else status
+            WORKER.check(current, new, f"{worker_id} of {dbid}")
             worker.update(fields)
             worker["status"] = new
             return {**workers, worker_id: worker}
@@ -105,7 +96,7 @@ class Worker:
         try:
             workers = stores.workers_store.within_transaction(move, dbid)
         except KeyError:
-            raise WorkerException(f"No workers for actor {dbid}.", 404) from None
+            raise WorkerNotFound(f"No workers for actor {dbid}.") from None
         log.info("worker %s of %s -> %s", worker_id, dbid, workers[worker_id]["status"])
         return workers[worker_id]
 
@@ -113,13 +104,13 @@ class Worker:
     def update_fields(dbid: str, worker_id: str, **fields: Any) -> None:
         def change(workers: dict) -> dict:
             if worker_id not in workers:
-                raise WorkerException(f"Worker {worker_id} not found.", 404)
+                raise WorkerNotFound(f"Worker {worker_id} not found.")
             return {**workers, worker_id: {**workers[worker_id], **fields}}
 
         try:
             stores.workers_store.within_transaction(change, dbid)
         except KeyError:
-            raise WorkerException(f"No workers for actor {dbid}.", 404) from None
+            raise WorkerNotFound(f"No workers for actor {dbid}.") from None
 
     @staticmethod
     def delete(dbid: str, worker_id: str) -> None:

@@ -12,9 +12,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 os.environ.setdefault("ABACO_CONF", str(ROOT / "local-dev.conf"))
 
-from actors import codes  # noqa: E402
 from actors.config import conf  # noqa: E402
 from actors.health import HealthAgent  # noqa: E402
+from actors.lifecycle import WorkerStatus  # noqa: E402
 from actors.models import Worker, now_epoch  # noqa: E402
 from tests.functional.conftest import TENANT, f, wait_for, wait_for_actor_status, wait_for_execution  # noqa: E402
 
@@ -52,7 +52,7 @@ def test_a_pass_removes_and_replaces_a_worker_whose_container_is_gone(api, make_
     dbid = f"{TENANT}_{actor['id']}"
     ghost = Worker.request(dbid, TENANT)
     Worker.update_fields(dbid, ghost, cid="0" * 64, host_id=conf().get("spawner", "host_id", "0"))
-    for status in (codes.SPAWNER_SETUP, codes.PULLING_IMAGE, codes.CREATING_CONTAINER, codes.READY):
+    for status in (WorkerStatus.SPAWNER_SETUP, WorkerStatus.PULLING_IMAGE, WorkerStatus.CREATING_CONTAINER, WorkerStatus.READY):
         Worker.set_status(dbid, ghost, status)
 
     report = HealthAgent().check_once()
@@ -113,7 +113,7 @@ def test_ipc_folders_of_gone_workers_are_removed():
 def test_worker_in_error_is_removed():
     dbid = f"{TENANT}_{'health' + uuid.uuid4().hex[:6]}"
     worker_id = Worker.request(dbid, TENANT)
-    Worker.set_status(dbid, worker_id, codes.ERROR, health_check=now_epoch())
+    Worker.set_status(dbid, worker_id, WorkerStatus.ERROR, health_check=now_epoch())
     try:
         assert Worker.get(dbid, worker_id)["status"] == "ERROR (PREVIOUS REQUESTED)"
         report = HealthAgent().check_once()

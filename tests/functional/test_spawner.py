@@ -13,7 +13,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 os.environ.setdefault("ABACO_CONF", str(ROOT / "local-dev.conf"))
 
-from actors import channels, codes  # noqa: E402
+from actors import channels  # noqa: E402
+from actors.lifecycle import WorkerStatus  # noqa: E402
 from actors.models import Actor, Worker  # noqa: E402
 from actors.spawner import Spawner, WorkerLostWhileStarting, WorkerStartError  # noqa: E402
 from tests.functional.conftest import TENANT, TEST_IMAGE, wait_for_actor_status  # noqa: E402
@@ -62,7 +63,7 @@ def test_a_worker_lost_while_starting_is_replaced_and_the_actor_stays_ready(api,
     def start_worker_lost_once(actor_record, worker_id):
         tried.append(worker_id)
         if len(tried) == 1:
-            Worker.set_status(dbid, worker_id, codes.SPAWNER_SETUP)
+            Worker.set_status(dbid, worker_id, WorkerStatus.SPAWNER_SETUP)
             raise WorkerLostWhileStarting(f"The container of worker {worker_id} stopped before the worker reported ready")
         real_start(actor_record, worker_id)
 
@@ -71,5 +72,5 @@ def test_a_worker_lost_while_starting_is_replaced_and_the_actor_stays_ready(api,
     assert spawner.start_with_retries(Actor.get(dbid), first) == tried[1]
     workers = Worker.get_workers(dbid)
     assert first not in workers
-    assert workers[tried[1]]["status"] == codes.READY
+    assert workers[tried[1]]["status"] == WorkerStatus.READY
     assert api.result("GET", f"/actors/{actor['id']}")["status"] == "READY"

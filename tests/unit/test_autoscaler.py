@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import pytest
 
-from actors import codes
 from actors.autoscaler import (
     ActorView,
     Limits,
@@ -14,6 +13,7 @@ from actors.autoscaler import (
     actor_cap,
     decide,
 )
+from actors.lifecycle import ActorStatus, WorkerStatus
 
 pytestmark = pytest.mark.unit
 
@@ -44,7 +44,7 @@ def stops(actions) -> list[tuple[str, str]]:
 # -- switched on and off -------------------------------------------------------------------------
 def test_autoscaling_off_does_nothing():
     off = Limits(enabled=False)
-    assert run(actor(messages=5, ws=workers(codes.BUSY)), actor("T_b", ws=workers(codes.READY)), limits=off) == []
+    assert run(actor(messages=5, ws=workers(WorkerStatus.BUSY)), actor("T_b", ws=workers(WorkerStatus.READY)), limits=off) == []
 
 
 def test_nothing_to_do_for_no_actors():
@@ -53,7 +53,7 @@ def test_nothing_to_do_for_no_actors():
 
 # -- scale up -----------------------------------------------------------------------------------
 def test_queued_messages_add_one_worker_per_pass():
-    actions = run(actor(messages=50, ws=workers(codes.BUSY)))
+    actions = run(actor(messages=50, ws=workers(WorkerStatus.BUSY)))
     assert actions == [ScaleUp("T_a", actions[0].reason, limit=5)]
 
 
@@ -67,12 +67,12 @@ def test_an_actor_without_workers_and_without_messages_gets_none():
 
 
 def test_never_above_the_actors_max_workers():
-    assert run(actor(messages=9, ws=workers(codes.BUSY, codes.BUSY, codes.BUSY), max_workers=3)) == []
-    assert ups(run(actor(messages=9, ws=workers(codes.BUSY, codes.BUSY), max_workers=3))) == ["T_a"]
+    assert run(actor(messages=9, ws=workers(WorkerStatus.BUSY, WorkerStatus.BUSY, WorkerStatus.BUSY), max_workers=3)) == []
+    assert ups(run(actor(messages=9, ws=workers(WorkerStatus.BUSY, WorkerStatus.BUSY), max_workers=3))) == ["T_a"]
 
 
 def test_cap_is_max_workers_per_actor_when_the_actor_sets_none():
-    full = workers(*[codes.BUSY] * 5)
+    full = workers(*[WorkerStatus.BUSY] * 5)
     assert run(actor(messages=9, ws=full)) == []
     assert ups(run(actor(messages=9, ws=full[:4]))) == ["T_a"]
 
@@ -86,64 +86,64 @@ def test_cap_defaults():
 
 def test_every_worker_record_counts_against_the_cap():
     # a stopping or starting worker still holds (or will hold) a container
-    ws = workers(codes.SHUTDOWN_REQUESTED, codes.REQUESTED)
+    ws = workers(WorkerStatus.SHUTDOWN_REQUESTED, WorkerStatus.REQUESTED)
     assert run(actor(messages=4, ws=ws, max_workers=2)) == []
 
 
 def test_never_above_max_workers_per_host():
     limits = Limits(max_workers_per_actor=5, max_workers_per_host=4)
-    a = actor("T_a", messages=3, ws=workers(codes.BUSY, codes.BUSY))
-    b = actor("T_b", messages=3, ws=workers(codes.BUSY))
+    a = actor("T_a", messages=3, ws=workers(WorkerStatus.BUSY, WorkerStatus.BUSY))
+    b = actor("T_b", messages=3, ws=workers(WorkerStatus.BUSY))
     assert ups(run(a, b, limits=limits)) == ["T_a"]  # 3 workers: room for one more only
     assert run(a, b, limits=limits, host_workers=4) == []  # other actors' workers count too
 
 
 def test_actors_without_workers_are_served_first_when_room_is_scarce():
     limits = Limits(max_workers_per_actor=5, max_workers_per_host=3)
-    busy = actor("T_a", messages=100, ws=workers(codes.BUSY, codes.BUSY))
+    busy = actor("T_a", messages=100, ws=workers(WorkerStatus.BUSY, WorkerStatus.BUSY))
     starving = actor("T_z", messages=1)
     assert ups(run(busy, starving, limits=limits)) == ["T_z"]
 
 
 def test_command_queue_back_pressure():
-    a = actor(messages=5, ws=workers(codes.BUSY))
+    a = actor(messages=5, ws=workers(WorkerStatus.BUSY))
     assert run(a, cmd={"default": 11}) == []  # longer than max_cmd_length=10
     assert ups(run(a, cmd={"default": 10})) == ["T_a"]  # equal is still fine (upstream: <=)
 
 
 def test_back_pressure_is_measured_per_command_queue():
-    on_special = actor("T_s", messages=5, ws=workers(codes.BUSY), command_queue="special")
-    on_default = actor("T_d", messages=5, ws=workers(codes.BUSY))
+    on_special = actor("T_s", messages=5, ws=workers(WorkerStatus.BUSY), command_queue="special")
+    on_default = actor("T_d", messages=5, ws=workers(WorkerStatus.BUSY))
     assert ups(run(on_special, on_default, cmd={"default": 0, "special": 50})) == ["T_d"]
 
 
 def test_scale_ups_of_one_pass_count_against_the_command_queue():
-    many = [actor(f"T_{i}", messages=1, ws=workers(codes.BUSY)) for i in range(5)]
+    many = [actor(f"T_{i}", messages=1, ws=workers(WorkerStatus.BUSY)) for i in range(5)]
     assert len(ups(run(*many, cmd={"default": 8}))) == 3  # 8 -> 9 -> 10 -> 11: the fourth waits
 
 
 # -- scale down ---------------------------------------------------------------------------------
 def test_empty_queue_stops_one_ready_worker_per_pass():
-    ws = (WorkerView("a", codes.READY, 10), WorkerView("b", codes.READY, 99), WorkerView("c", codes.READY, 50))
+    ws = (WorkerView("a", WorkerStatus.READY, 10), WorkerView("b", WorkerStatus.READY, 99), WorkerView("c", WorkerStatus.READY, 50))
     assert stops(run(actor(ws=ws))) == [("T_a", "b")]  # upstream stopped all three; we stop the longest idle
 
 
 def test_the_last_worker_goes_too():
-    assert stops(run(actor(ws=workers(codes.READY)))) == [("T_a", "w0")]
+    assert stops(run(actor(ws=workers(WorkerStatus.READY)))) == [("T_a", "w0")]
 
 
 def test_busy_and_starting_workers_are_never_stopped():
-    ws = workers(codes.BUSY, codes.REQUESTED, codes.SPAWNER_SETUP, codes.CREATING_CONTAINER, codes.SHUTDOWN_REQUESTED)
+    ws = workers(WorkerStatus.BUSY, WorkerStatus.REQUESTED, WorkerStatus.SPAWNER_SETUP, WorkerStatus.CREATING_CONTAINER, WorkerStatus.SHUTDOWN_REQUESTED)
     assert run(actor(ws=ws)) == []
 
 
 def test_no_scale_down_while_messages_are_queued():
-    assert run(actor(messages=1, ws=workers(codes.READY, codes.READY), max_workers=2)) == []
+    assert run(actor(messages=1, ws=workers(WorkerStatus.READY, WorkerStatus.READY), max_workers=2)) == []
 
 
 def test_sync_actor_keeps_its_last_worker_until_idle_long_enough():
-    recent = (WorkerView("w", codes.READY, 599),)
-    old = (WorkerView("w", codes.READY, 601),)
+    recent = (WorkerView("w", WorkerStatus.READY, 599),)
+    old = (WorkerView("w", WorkerStatus.READY, 601),)
     assert run(actor(ws=recent, hints=("sync",))) == []
     assert stops(run(actor(ws=old, hints=("sync",)))) == [("T_a", "w")]
     # a different sync_max_idle_time
@@ -151,36 +151,36 @@ def test_sync_actor_keeps_its_last_worker_until_idle_long_enough():
 
 
 def test_sync_actor_above_one_live_worker_scales_down_normally():
-    ws = (WorkerView("a", codes.READY, 5), WorkerView("b", codes.BUSY, 0))
+    ws = (WorkerView("a", WorkerStatus.READY, 5), WorkerView("b", WorkerStatus.BUSY, 0))
     assert stops(run(actor(ws=ws, hints=("sync",)))) == [("T_a", "a")]
     # a worker already stopping is not live: the READY one is then the last
-    ws = (WorkerView("a", codes.READY, 5), WorkerView("b", codes.SHUTDOWN_REQUESTED, 0))
+    ws = (WorkerView("a", WorkerStatus.READY, 5), WorkerView("b", WorkerStatus.SHUTDOWN_REQUESTED, 0))
     assert run(actor(ws=ws, hints=("sync",))) == []
 
 
 def test_other_hints_do_not_block_scale_down():
     # upstream's hint check failed for any actor with hints, so those were never scaled down
-    assert stops(run(actor(ws=workers(codes.READY), hints=("batch", "other")))) == [("T_a", "w0")]
+    assert stops(run(actor(ws=workers(WorkerStatus.READY), hints=("batch", "other")))) == [("T_a", "w0")]
 
 
 # -- actors left alone --------------------------------------------------------------------------
 def test_stateful_actors_are_never_scaled():
-    assert run(actor(messages=10, ws=workers(codes.BUSY), stateless=False)) == []
-    assert run(actor(messages=0, ws=workers(codes.READY), stateless=False)) == []
+    assert run(actor(messages=10, ws=workers(WorkerStatus.BUSY), stateless=False)) == []
+    assert run(actor(messages=0, ws=workers(WorkerStatus.READY), stateless=False)) == []
     assert run(actor(messages=10, stateless=False)) == []
 
 
-@pytest.mark.parametrize("status", [codes.ERROR, codes.SHUTTING_DOWN])
+@pytest.mark.parametrize("status", [ActorStatus.ERROR, ActorStatus.SHUTTING_DOWN])
 def test_actors_in_error_or_shutting_down_are_skipped(status):
-    assert run(actor(messages=10, ws=workers(codes.BUSY), status=status)) == []
-    assert run(actor(messages=0, ws=workers(codes.READY), status=status)) == []
+    assert run(actor(messages=10, ws=workers(WorkerStatus.BUSY), status=status)) == []
+    assert run(actor(messages=0, ws=workers(ActorStatus.READY), status=status)) == []
 
 
 def test_autoscaling_tenants_limit_which_actors_are_managed():
     limits = Limits(max_workers_per_actor=5, tenants=("ONE",))
     mine = actor("ONE_a", messages=3, tenant="ONE")
     theirs = actor("TWO_b", messages=3, tenant="TWO")
-    idle_theirs = actor("TWO_c", ws=workers(codes.READY), tenant="TWO")
+    idle_theirs = actor("TWO_c", ws=workers(WorkerStatus.READY), tenant="TWO")
     actions = run(mine, theirs, idle_theirs, limits=limits)
     assert ups(actions) == ["ONE_a"] and stops(actions) == []
 
@@ -192,9 +192,9 @@ def test_tenants_with_underscores_scale_up():
 
 # -- both directions in one pass ----------------------------------------------------------------
 def test_one_pass_over_several_actors():
-    growing = actor("T_g", messages=7, ws=workers(codes.BUSY, codes.BUSY), max_workers=3)
-    full = actor("T_f", messages=7, ws=workers(codes.BUSY, codes.BUSY, codes.BUSY), max_workers=3)
-    idle = actor("T_i", ws=workers(codes.READY, codes.BUSY))
+    growing = actor("T_g", messages=7, ws=workers(WorkerStatus.BUSY, WorkerStatus.BUSY), max_workers=3)
+    full = actor("T_f", messages=7, ws=workers(WorkerStatus.BUSY, WorkerStatus.BUSY, WorkerStatus.BUSY), max_workers=3)
+    idle = actor("T_i", ws=workers(WorkerStatus.READY, WorkerStatus.BUSY))
     actions = run(growing, full, idle)
     assert ups(actions) == ["T_g"]
     assert stops(actions) == [("T_i", "w0")]
@@ -256,8 +256,8 @@ def exposition(result) -> dict:
 def test_metrics_follow_actors_appearing_and_vanishing():
     from actors.autoscaler import PassResult
 
-    a = actor("DEV-X_a1", messages=3, ws=workers(codes.BUSY, codes.READY), tenant="DEV-X", max_workers=4)
-    b = actor("DEV-X_b2", messages=0, tenant="DEV-X", status=codes.ERROR)
+    a = actor("DEV-X_a1", messages=3, ws=workers(WorkerStatus.BUSY, WorkerStatus.READY), tenant="DEV-X", max_workers=4)
+    b = actor("DEV-X_b2", messages=0, tenant="DEV-X", status=ActorStatus.ERROR)
     first = exposition(PassResult(Snapshot((a,), {"default": 2}, None, LIMITS), True, [ScaleUp("DEV-X_a1")]))
     second = exposition(PassResult(Snapshot((b,), {"default": 0}, None, LIMITS)))
 

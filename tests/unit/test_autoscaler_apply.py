@@ -7,14 +7,15 @@ import threading
 import pytest
 
 from actors import autoscaler, codes, commands, stores
-from actors.errors import WorkerException
+from actors.errors import WorkerStatusConflict
+from actors.lifecycle import ActorStatus, ExecutionStatus, WorkerStatus
 from actors.models import Execution, Worker
 
 pytestmark = pytest.mark.unit
 
 DBID = "T-ONE_NolBaJ5y6714M"
 ACTOR = {"db_id": DBID, "id": "NolBaJ5y6714M", "tenant": "T-ONE", "image": "abacosamples/test", "queue": "default",
-         "api_server": "http://127.0.0.1:8000", "owner": "me", "stateless": True, "status": codes.READY}
+         "api_server": "http://127.0.0.1:8000", "owner": "me", "stateless": True, "status": ActorStatus.READY}
 
 
 @pytest.fixture
@@ -54,7 +55,7 @@ def test_request_if_fewer_stops_at_the_limit(use_stores):
     assert Worker.request_if_fewer(DBID, "T-ONE", 2)
     assert Worker.request_if_fewer(DBID, "T-ONE", 2)
     assert Worker.request_if_fewer(DBID, "T-ONE", 2) is None
-    assert [w["status"] for w in Worker.get_workers(DBID).values()] == [codes.REQUESTED] * 2
+    assert [w["status"] for w in Worker.get_workers(DBID).values()] == [WorkerStatus.REQUESTED] * 2
 
 
 def test_request_if_fewer_under_threads(backend, use_stores):
@@ -71,20 +72,19 @@ def test_request_if_fewer_under_threads(backend, use_stores):
 
 
 def test_set_status_only_from(use_stores):
-    add_worker("w1", codes.BUSY)
-    with pytest.raises(WorkerException) as info:
-        Worker.set_status(DBID, "w1", codes.SHUTDOWN_REQUESTED, only_from=(codes.READY,))
-    assert info.value.status_code == 409
-    assert Worker.get(DBID, "w1")["status"] == codes.BUSY
-    add_worker("w2", codes.READY)
-    assert Worker.set_status(DBID, "w2", codes.SHUTDOWN_REQUESTED, only_from=(codes.READY,))["status"] == \
-        codes.SHUTDOWN_REQUESTED
+    add_worker("w1", WorkerStatus.BUSY)
+    with pytest.raises(WorkerStatusConflict):
+        Worker.set_status(DBID, "w1", WorkerStatus.SHUTDOWN_REQUESTED, only_from=(WorkerStatus.READY,))
+    assert Worker.get(DBID, "w1")["status"] == WorkerStatus.BUSY
+    add_worker("w2", WorkerStatus.READY)
+    assert Worker.set_status(DBID, "w2", WorkerStatus.SHUTDOWN_REQUESTED, only_from=(WorkerStatus.READY,))["status"] == \
+        WorkerStatus.SHUTDOWN_REQUESTED
 
 
 def test_apply_scales_up_within_the_cap(use_stores, sent, monkeypatch):
     # on Redis the test stores share one DB, so the actor record would collide with the workers'
     monkeypatch.setattr(autoscaler.Actor, "get", staticmethod(lambda dbid: ACTOR))
-    add_worker("w1", codes.BUSY)
+    add_worker("w1", WorkerStatus.BUSY)
     done = autoscaler.apply([autoscaler.ScaleUp(DBID, limit=2), autoscaler.ScaleUp(DBID, limit=2)])
     assert len(done) == 1  # the second would exceed the cap: the store says no
     assert len(Worker.get_workers(DBID)) == 2
@@ -97,23 +97,23 @@ def test_apply_ignores_a_deleted_actor(use_stores, sent):
 
 
 def test_apply_stops_only_a_worker_still_ready(use_stores, sent):
-    add_worker("idle", codes.READY)
-    add_worker("took-a-message", codes.BUSY)  # READY in the snapshot, BUSY by now
+    add_worker("idle", WorkerStatus.READY)
+    add_worker("took-a-message", WorkerStatus.BUSY)  # READY in the snapshot, BUSY by now
     done = autoscaler.apply([autoscaler.StopWorker(DBID, "idle"), autoscaler.StopWorker(DBID, "took-a-message"),
                              autoscaler.StopWorker(DBID, "gone")])
     assert [a.worker_id for a in done] == ["idle"]
     assert sent == [("worker", "idle", codes.STOP_NO_DELETE)]
-    assert Worker.get(DBID, "idle")["status"] == codes.SHUTDOWN_REQUESTED
-    assert Worker.get(DBID, "took-a-message")["status"] == codes.BUSY
+    assert Worker.get(DBID, "idle")["status"] == WorkerStatus.SHUTDOWN_REQUESTED
+    assert Worker.get(DBID, "took-a-message")["status"] == WorkerStatus.BUSY
 
 
 def test_execution_status_counters(use_stores):
     before = Execution.status_counts()
-    assert before == {codes.SUBMITTED: 0, codes.RUNNING: 0, codes.COMPLETE: 0}
+    assert before == {ExecutionStatus.SUBMITTED: 0, ExecutionStatus.RUNNING: 0, ExecutionStatus.COMPLETE: 0}
     first = Execution.create(ACTOR, "me")
     Execution.create(ACTOR, "me")
-    Execution.set_status(DBID, first["id"], codes.RUNNING)
-    Execution.set_status(DBID, first["id"], codes.COMPLETE)
-    assert Execution.status_counts() == {codes.SUBMITTED: 2, codes.RUNNING: 1, codes.COMPLETE: 1}
+    Execution.set_status(DBID, first["id"], ExecutionStatus.RUNNING)
+    Execution.set_status(DBID, first["id"], ExecutionStatus.COMPLETE)
+    assert Execution.status_counts() == {ExecutionStatus.SUBMITTED: 2, ExecutionStatus.RUNNING: 1, ExecutionStatus.COMPLETE: 1}
     # the counters never show up as executions
     assert len(Execution.all()) == 2 and len(Execution.list(DBID)) == 2

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from actors import stores
-from actors.errors import DAOError
+from actors.errors import ExecutionNotFound
 from actors.models import Execution
 
 pytestmark = pytest.mark.unit
@@ -26,7 +26,7 @@ def test_lookup_and_listing_keep_to_the_actor(executions):
     mine = {"id": "Emine", "actor_id": "DEV_NolBaJ5y6714M", "message_received_time": "2"}
     executions[Execution.key(mine["actor_id"], "Emine")] = mine
 
-    with pytest.raises(DAOError, match="not found"):
+    with pytest.raises(ExecutionNotFound, match="not found"):
         Execution.get("DEV_NolBaJ5y6714M", "pv56BOOjwxkA6_Ezz1")  # the same key as the other record
     assert Execution.get("DEV_NolBaJ5y6714M", "Emine") == mine
     assert [r["id"] for r in Execution.list("DEV_NolBaJ5y6714M")] == ["Emine"]

@@ -6,7 +6,7 @@ import threading
 import pytest
 
 from actors import codes, stores
-from actors.errors import AbacoError, DAOError, PermissionsException
+from actors.errors import AbacoError, DAOError, NonceNotFound, PermissionsException
 from actors.models import Nonce, nonce_tenant
 from actors.models.nonce import redeemed, validate_level, validate_max_uses
 
@@ -111,9 +111,9 @@ def test_create_get_list_delete(nonce_store):
     assert Nonce.list(KEY) == [nonce]
     Nonce.delete(KEY, nonce["id"])
     assert Nonce.list(KEY) == []
-    with pytest.raises(DAOError, match="Nonce not found"):
+    with pytest.raises(NonceNotFound, match="Nonce not found"):
         Nonce.delete(KEY, nonce["id"])
-    with pytest.raises(DAOError, match="Nonce not found"):
+    with pytest.raises(NonceNotFound, match="Nonce not found"):
         Nonce.delete("DEV-DEVELOP_nothing", nonce["id"])
 
 
