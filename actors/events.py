@@ -1,8 +1,8 @@
 """The events agent: delivers the events of actors that have a ``link`` or a ``webhook`` (API ref
 §6.4, internals §4.11).
 
-``python -m actors.events`` consumes ``events_channel_default`` (``Actor.set_status`` publishes
-ACTOR_READY/ACTOR_ERROR, ``Execution.finalize`` EXECUTION_COMPLETE; see ``actors/models/event.py``).
+``python -m actors.events`` consumes ``events_channel_default``, where ``actors/notify.py`` publishes
+ACTOR_READY/ACTOR_ERROR and EXECUTION_COMPLETE.
 For each event:
 
 * **link** (``_abaco_link``, the linked actor's db id): a new execution of the linked actor with
@@ -33,7 +33,7 @@ from actors.config import conf
 from actors.errors import ActorNotFound
 from actors.lifecycle import ActorStatus
 from actors.models import Actor, Execution, api_server_for
-from actors.models.event import EVENT_USERNAME
+from actors.notify import EVENT_USERNAME
 
 log = logging.getLogger("actors.events")  # not __name__: run as __main__ by -m
 

@@ -11,7 +11,7 @@ import logging
 import signal
 import time
 
-from actors import channels, codes, docker_utils, logs
+from actors import channels, codes, docker_utils, logs, notify
 from actors.agent import PooledAgent
 from actors.commands import discard_worker
 from actors.config import conf
@@ -167,7 +167,7 @@ class Spawner(PooledAgent):
         # READY unless the status changed since this command was taken up: a new worker may already
         # have put the actor in ERROR (e.g. missing configuration) and that must stay visible
         try:
-            Actor.set_status(dbid, ActorStatus.READY, " ",
+            notify.set_actor_status(dbid, ActorStatus.READY, " ",
                              unless_changed_from=(actor.get("status"), actor.get("status_message")))
         except (ActorNotFound, IllegalTransition):
             pass  # deleted, or being deleted
@@ -239,7 +239,7 @@ class Spawner(PooledAgent):
             pass
         Worker.delete(dbid, worker_id)
         try:
-            Actor.set_status(dbid, ActorStatus.ERROR, f"Error starting a worker: {reason}")
+            notify.set_actor_status(dbid, ActorStatus.ERROR, f"Error starting a worker: {reason}")
         except (ActorNotFound, IllegalTransition):
             pass  # deleted, or being deleted
 

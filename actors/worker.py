@@ -32,9 +32,11 @@ import logging
 import signal
 import threading
 import time
+from dataclasses import dataclass
 from typing import Any
 
-from actors import channels, codes, docker_utils, environment, ipc, logs
+from actors import channels, codes, docker_utils, environment, ipc, logs, notify
+from actors.accounting import CgroupAccounting, Usage
 from actors.commands import discard_worker
 from actors.config import conf
 from actors.errors import (
@@ -54,6 +56,75 @@ MAX_CONSECUTIVE_START_ERRORS = 5  # executions in a row whose container did not 
 START_TRIES = 2  # times one message's container may fail to start before its execution is failed
 
 
+@dataclass
+class Settled:
+    """A message that needs no container (already final, adopted, failed, misconfigured);
+    ``requeue`` says whether it goes back to the queue."""
+
+    requeue: bool = False
+
+
+class ExecutionIpc:
+    """The results socket (always) and the binary FIFO (binary messages) of one execution."""
+
+    def __init__(self, results: ipc.ResultsSocket, fifo: ipc.BinaryFifo | None):
+        self.results = results
+        self.fifo = fifo
+
+    def mounts(self) -> list[dict]:
+        return [self.results.mount()] + ([self.fifo.mount()] if self.fifo else [])
+
+    def start_writing(self) -> None:
+        if self.fifo is not None:
+            self.fifo.start_writer()
+
+    def finish(self) -> None:
+        if self.fifo is not None:
+            self.fifo.finish()
+        self.results.finish()
+
+
+@dataclass
+class Attempt:
+    """One try at running one message: what ``prepare`` found, then what ``start`` set up."""
+
+    msg: dict
+    execution: dict
+    actor: dict
+    ipc_dirs: tuple[str, str]  # [workers] socket_host_path_dir, fifo_host_path_dir
+    spec: docker_utils.RunSpec | None = None
+    usage_before: Usage | None = None
+
+    @property
+    def execution_id(self) -> str:
+        return self.execution["id"]
+
+    @property
+    def binary(self) -> bool:
+        return self.msg.get("_abaco_Content_Type") == codes.CONTENT_BINARY
+
+    def missing_configuration(self) -> str | None:
+        socket_dir, fifo_dir = self.ipc_dirs
+        if not socket_dir:
+            return "Abaco is not configured for results data: [workers] socket_host_path_dir is not set."
+        if self.binary and not fifo_dir:
+            return "Abaco is not configured for binary data: [workers] fifo_host_path_dir is not set."
+        return None
+
+    def open_ipc(self, worker_id: str) -> ExecutionIpc:
+        socket_dir, fifo_dir = self.ipc_dirs
+        results = ipc.ResultsSocket(socket_dir, worker_id, self.execution_id)
+        fifo = None
+        try:
+            if self.binary:
+                fifo = ipc.BinaryFifo(fifo_dir, worker_id, self.execution_id, bytes(self.msg.get("message") or b""))
+                fifo.open()
+        except OSError:
+            ExecutionIpc(results, fifo).finish()
+            raise
+        return ExecutionIpc(results, fifo)
+
+
 class WorkerProcess:
     def __init__(self, environ: dict[str, str]):
         self.worker_id = environ["worker_id"]
@@ -69,12 +140,13 @@ class WorkerProcess:
         self.busy = threading.Event()
         self.consecutive_errors = 0
         self.consumer: channels.Consumer | None = None
-        self.accounting = docker_utils.CgroupAccounting(
+        self.accounting = CgroupAccounting(
             conf().get("workers", "cgroup_root", "/sys/fs/cgroup"), f"abaco/{self.worker_id}"
         )
 
     # -- start-up and the loop --------------------------------------------------------------
     def ipc_roots(self) -> list[str]:
+        """[workers] socket_host_path_dir and fifo_host_path_dir, in that order."""
         c = conf()
         return [c.get("workers", "socket_host_path_dir", ""), c.get("workers", "fifo_host_path_dir", "")]
 
@@ -182,7 +254,7 @@ class WorkerProcess:
         if not execution_id:
             return
         try:
-            Execution.finalize(self.dbid, execution_id, exit_code="undetermined", finish_time=now_epoch(),
+            notify.finalize_execution(self.dbid, execution_id, exit_code="undetermined", finish_time=now_epoch(),
                                final_state={"unavailable": True, "Error": reason}, **fields)
         except Exception as e:  # already final, or the store is gone too
             log.error("could not record the failure of execution %s: %s", execution_id, e)
@@ -196,99 +268,111 @@ class WorkerProcess:
             pass
         self.busy.clear()
 
+    # -- one execution: prepare -> start -> record ---------------------------------------------
     def run_execution(self, msg: dict, redelivered: bool = False) -> bool:
-        """Run one message; returns True when it should go back to the queue."""
+        """Run one message along its lifecycle (docs/architecture.md, "One execution"): prepare the
+        attempt, start and supervise the container, record the outcome. Returns True when the
+        message should go back to the queue."""
+        attempt = self.prepare(msg, redelivered)
+        if isinstance(attempt, Settled):
+            return attempt.requeue
+        try:
+            result = self.start(attempt)
+        except DockerStartContainerError as e:
+            return self.start_failed(attempt.execution, e)
+        except DockerError as e:
+            log.error("execution %s failed: %s", attempt.execution_id, e)
+            self.record_failure(attempt.execution_id, str(e))
+            return False
+        self.record(attempt, result)
+        return False
+
+    def prepare(self, msg: dict, redelivered: bool) -> Attempt | Settled:
+        """Everything before the container: find the execution, skip one that is final already,
+        adopt the container of an earlier attempt, check the configuration and the attempt cap,
+        then mark the worker BUSY and count the attempt."""
         execution_id = msg.get("_abaco_execution_id")
         try:
             execution = Execution.get(self.dbid, execution_id)
             actor = Actor.get(self.dbid)
         except NotFound as e:
             log.error("dropping message %s: %s", execution_id, e)
-            return False
+            return Settled()
         if EXECUTION.in_group(execution["status"], "final"):
             log.info("execution %s is already %s; not running it again", execution_id, execution["status"])
-            return False
+            return Settled()
         # only a redelivered message can have an earlier attempt (its worker died after starting the
         # container, possibly before recording RUNNING)
         if redelivered and self.adopt_earlier_run(execution):
-            return False
-        c = conf()
-        socket_dir = c.get("workers", "socket_host_path_dir", "")
-        fifo_dir = c.get("workers", "fifo_host_path_dir", "")
-        binary = msg.get("_abaco_Content_Type") == codes.CONTENT_BINARY
-        if not socket_dir:
-            return self.configuration_error("Abaco is not configured for results data: "
-                                            "[workers] socket_host_path_dir is not set.")
-        if binary and not fifo_dir:
-            return self.configuration_error("Abaco is not configured for binary data: "
-                                            "[workers] fifo_host_path_dir is not set.")
-        lost_worker = execution.get("worker_id")
-        max_attempts = c.get_int("workers", "max_attempts", 3)
-        if int(execution.get("attempts") or 0) >= max_attempts:
-            # every attempt ended without an outcome: record it as failed rather than loop forever
-            self.record_failure(
-                execution_id, f"Gave up after {max_attempts} attempts ([workers] max_attempts); previous_attempts "
-                              "says what happened to each.",
-                previous_attempts=Execution.with_lost_attempt(
-                    execution, f"Worker {lost_worker} was lost; this was the last of {max_attempts} attempts."))
-            return False
+            return Settled()
+        attempt = Attempt(msg, execution, actor, tuple(self.ipc_roots()))
+        missing = attempt.missing_configuration()
+        if missing:
+            return Settled(requeue=self.configuration_error(missing))
+        if self.attempts_exhausted(execution):
+            return Settled()
         Worker.set_status(self.dbid, self.worker_id, WorkerStatus.BUSY)
         Execution.begin_attempt(self.dbid, execution_id, self.worker_id, earlier_outcome=(
-            f"Worker {lost_worker} was lost before the actor container ran; worker {self.worker_id} ran the message again."))
-        spec = self.run_spec(actor, msg)
-        results = fifo = None
+            f"Worker {execution.get('worker_id')} was lost before the actor container ran; worker "
+            f"{self.worker_id} ran the message again."))
+        return attempt
+
+    def attempts_exhausted(self, execution: dict) -> bool:
+        """Every attempt so far ended without an outcome: at ``[workers] max_attempts`` the execution
+        is recorded as failed rather than tried for ever."""
+        max_attempts = conf().get_int("workers", "max_attempts", 3)
+        if int(execution.get("attempts") or 0) < max_attempts:
+            return False
+        self.record_failure(
+            execution["id"], f"Gave up after {max_attempts} attempts ([workers] max_attempts); previous_attempts "
+                             "says what happened to each.",
+            previous_attempts=Execution.attempts_accounted(
+                execution, f"Worker {execution.get('worker_id')} was lost; this was the last of {max_attempts} attempts."))
+        return True
+
+    def start(self, attempt: Attempt) -> docker_utils.RunResult:
+        """Open the execution's results socket (and FIFO for a binary message), run the container
+        until it ends, and close them again: every result is on its queue when this returns."""
+        execution_id = attempt.execution_id
+        spec = self.run_spec(attempt.actor, attempt.msg)
         try:
-            results = ipc.ResultsSocket(socket_dir, self.worker_id, execution_id)
-            if binary:
-                fifo = ipc.BinaryFifo(fifo_dir, self.worker_id, execution_id, bytes(msg.get("message") or b""))
-                fifo.open()
+            pipes = attempt.open_ipc(self.worker_id)
         except OSError as e:
-            for thing in (results, fifo):
-                if thing is not None:
-                    thing.finish()
-            return self.start_failed(execution, DockerStartContainerError(
-                f"Could not create the results socket or the binary FIFO: {e}"))
-        spec.mounts += [results.mount()] + ([fifo.mount()] if fifo else [])
-        results_channel = channels.ExecutionResultsChannel(self.dbid, execution_id)
-        results.start(results_channel.put_result, on_exit=channels.close_thread_connection)
+            raise DockerStartContainerError(f"Could not create the results socket or the binary FIFO: {e}") from e
+        spec.mounts += pipes.mounts()
+        pipes.results.start(channels.ExecutionResultsChannel(self.dbid, execution_id).put_result,
+                            on_exit=channels.close_thread_connection)
 
         def on_start(start: float) -> None:
-            if fifo is not None:
-                fifo.start_writer()
-            Execution.set_status(self.dbid, execution_id, ExecutionStatus.RUNNING, start_time=str(start), worker_id=self.worker_id)
+            pipes.start_writing()
+            Execution.set_status(self.dbid, execution_id, ExecutionStatus.RUNNING, start_time=str(start),
+                                 worker_id=self.worker_id)
 
-        before = self.accounting.read()
+        attempt.usage_before = self.accounting.read()
         self.accounting.reset_memory_peak()
+        attempt.spec = spec
         try:
-            result = docker_utils.run_actor_container(
+            return docker_utils.run_actor_container(
                 spec, on_start, self.quit_event, on_logs=lambda text: Logs.set(execution_id, text),
                 sample_stats=not spec.cgroup_parent,
             )
-        except DockerStartContainerError as e:
-            return self.start_failed(execution, e)
-        except DockerError as e:
-            log.error("execution %s failed: %s", execution_id, e)
-            self.record_failure(execution_id, str(e))
-            return False
         finally:
-            if fifo is not None:
-                fifo.finish()
-            results.finish()  # every result is on its queue before the execution is COMPLETE
+            pipes.finish()
+
+    def record(self, attempt: Attempt, result: docker_utils.RunResult) -> None:
+        """The container ended: its usage, logs and final state make the execution COMPLETE."""
         self.consecutive_errors = 0
-        if spec.cgroup_parent:
-            usage = self.accounting.usage_since(before)
-        else:
-            usage = result.usage or docker_utils.Usage()
-        Logs.set(execution_id, result.logs)
-        Execution.finalize(
-            self.dbid, execution_id,
+        spec = attempt.spec
+        usage = self.accounting.usage_since(attempt.usage_before) if spec.cgroup_parent else (result.usage or Usage())
+        Logs.set(attempt.execution_id, result.logs)
+        notify.finalize_execution(
+            self.dbid, attempt.execution_id,
             runtime=result.runtime, cpu=usage.cpu, io=usage.io, exit_code=result.exit_code,
             final_state=self.final_state(result, spec), start_time=str(result.start_time),
             finish_time=str(result.finish_time),
         )
         if not spec.leave_container:
             remove_in_background(result.container_id)
-        return False
 
     def adopt_earlier_run(self, execution: dict) -> bool:
         """A redelivered message whose execution is not final: its worker died mid-way. If that
@@ -305,7 +389,7 @@ class WorkerProcess:
         Logs.set(execution_id, result.logs)
         state = dict(result.final_state)
         state["AbacoMessage"] = "The worker running this execution was lost; another worker collected its outcome."
-        Execution.finalize(
+        notify.finalize_execution(
             self.dbid, execution_id, runtime=result.runtime, cpu=0, io=0, exit_code=result.exit_code,
             final_state=state, start_time=str(result.start_time), finish_time=str(result.finish_time),
             worker_id=self.worker_id,
@@ -343,7 +427,7 @@ class WorkerProcess:
         message goes back to the inbox (not lost; its execution stays SUBMITTED)."""
         log.error("actor %s: %s", self.dbid, reason)
         try:
-            Actor.set_status(self.dbid, ActorStatus.ERROR, reason)
+            notify.set_actor_status(self.dbid, ActorStatus.ERROR, reason)
         except Exception as e:
             log.error("could not put actor %s in ERROR: %s", self.dbid, e)
         # scheduled before the nack, so the message cannot come back to this worker
@@ -363,7 +447,7 @@ class WorkerProcess:
             return False
         self.consecutive_errors += 1
         if self.consecutive_errors > MAX_CONSECUTIVE_START_ERRORS:
-            Actor.set_status(self.dbid, ActorStatus.ERROR, f"Error starting actor containers: {error}")
+            notify.set_actor_status(self.dbid, ActorStatus.ERROR, f"Error starting actor containers: {error}")
             self.record_failure(execution_id, reason)
             self.consumer.threadsafe(lambda: self.request_stop(force_quit=False))
             return False

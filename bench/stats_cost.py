@@ -1,7 +1,7 @@
 """What per-execution resource accounting costs, cgroup counters against the Docker stats API.
 
 The worker reads cpu/io of an execution from the cgroup v1 counters of a parent cgroup it owns
-(``actors.docker_utils.CgroupAccounting``: read before start, read after exit) and falls back to
+(``actors.accounting.CgroupAccounting``: read before start, read after exit) and falls back to
 the stats API where those files are out of reach (``StatsSampler``: follows the stats stream while
 the container runs). This script runs small busybox containers the way the worker does and prints,
 per execution:
@@ -33,7 +33,8 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("ABACO_CONF", str(ROOT / "local-dev.conf"))
 
 from actors import docker_utils  # noqa: E402
-from actors.docker_utils import CgroupAccounting, StatsSampler, usage_from_stats  # noqa: E402
+from actors.accounting import CgroupAccounting  # noqa: E402
+from actors.docker_utils import StatsSampler, usage_from_stats  # noqa: E402
 
 IMAGE = os.environ.get("ABACO_BENCH_BUSYBOX", "abaco/busybox:local")
 # about 0.3 s of CPU in busybox sh, then a short sleep so the stats stream has a chance

@@ -10,6 +10,7 @@ from flask import Response, g, request
 
 from actors import auth, channels, codes, environment, mounts, webhooks
 from actors.config import conf
+from actors.controllers import views
 from actors.controllers.authz import identity, resolve_actor
 from actors.controllers.base import (
     ACTOR_FIELD_TYPES,
@@ -44,7 +45,7 @@ def list_actors() -> Response:
     for actor in Actor.list_for_tenant(ident.tenant):
         try:
             if Permission.allows(actor["db_id"], ident.user, codes.READ):
-                visible.append(convert_model(Actor.display(actor)))
+                visible.append(convert_model(views.actor_view(actor)))
         except PermissionsNotFound:
             continue  # upstream failed the whole listing here; one broken record should not
     return ok(visible)
@@ -208,11 +209,11 @@ def create_actor() -> Response:
     actor = Actor.create(ident.tenant, ident.user, fields)
     if conf().get_int("workers", "init_count", 1) > 0:
         ensure_one_worker(actor)
-    return ok(convert_model(Actor.display(actor)), "Actor created successfully.")
+    return ok(convert_model(views.actor_view(actor)), "Actor created successfully.")
 
 
 def get_actor(actor_id: str) -> Response:
-    return ok(convert_model(Actor.display(Actor.get(g.dbid))))
+    return ok(convert_model(views.actor_view(Actor.get(g.dbid))))
 
 
 def update_actor(actor_id: str) -> Response:
@@ -232,7 +233,7 @@ def update_actor(actor_id: str) -> Response:
         send_start_command(actor, Worker.request(g.dbid, actor["tenant"]), stop_existing=True)
     if previous["owner"] != ident.user:
         Permission.set(g.dbid, ident.user, codes.UPDATE)
-    return ok(convert_model(Actor.display(actor)), "Actor updated successfully.")
+    return ok(convert_model(views.actor_view(actor)), "Actor updated successfully.")
 
 
 def check_stateful_update(previous: dict, fields: dict) -> None:
@@ -275,7 +276,7 @@ def set_state(actor_id: str) -> Response:
     if actor.get("stateless", True):
         raise NotFound("Invalid request: actor is stateless; only stateful actors have a state.")
     actor = Actor.set_state(g.dbid, state_from_body())
-    return ok(convert_model(Actor.display(actor)), "State updated successfully.")
+    return ok(convert_model(views.actor_view(actor)), "State updated successfully.")
 
 
 def state_from_body() -> Any:

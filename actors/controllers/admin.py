@@ -8,6 +8,7 @@ import logging
 from flask import Response
 
 from actors import channels, lifecycle
+from actors.controllers import views
 from actors.lifecycle import WorkerStatus
 from actors.models import (
     Actor,
@@ -66,7 +67,7 @@ def admin_workers() -> Response:
             summary["actors_no_workers"] += 1
         for worker in workers.values():
             count_worker(summary, worker.get("status", ""))
-            listed.append(convert_keys({**Worker.display(worker), "actor_id": display_id(dbid), "actor_dbid": dbid}))
+            listed.append(convert_keys({**views.worker_view(worker), "actor_id": display_id(dbid), "actor_dbid": dbid}))
     return ok({"summary": convert_keys(summary), "workers": listed}, "Workers retrieved successfully.")
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 
+from actors.controllers import views
 from actors.controllers.authz import identity
 from actors.controllers.base import as_text, parse_fields, request_fields, require_fields
 from actors.models import Alias
@@ -19,7 +20,7 @@ ALIAS_FIELD_HELP = {
 
 def list_aliases():
     aliases = Alias.list_for_tenant(identity().tenant)
-    return ok([convert_model(Alias.display(a)) for a in aliases], "Aliases retrieved successfully.")
+    return ok([convert_model(views.alias_view(a)) for a in aliases], "Aliases retrieved successfully.")
 
 
 def create_alias():
@@ -27,12 +28,12 @@ def create_alias():
     fields = parse_fields(request_fields(), ALIAS_FIELD_TYPES)
     require_fields(fields, ALIAS_FIELD_HELP)
     record = Alias.create(ident.tenant, fields["alias"], fields["actor_id"], ident.user)
-    return ok(convert_model(Alias.display(record)), "Actor alias created successfully.")
+    return ok(convert_model(views.alias_view(record)), "Actor alias created successfully.")
 
 
 def get_alias(alias: str):
     record = Alias.get(identity().tenant, alias)
-    return ok(convert_model(Alias.display(record)), "Alias retrieved successfully.")
+    return ok(convert_model(views.alias_view(record)), "Alias retrieved successfully.")
 
 
 def delete_alias(alias: str):

@@ -6,6 +6,7 @@ import logging
 from flask import Response, g
 
 from actors import channels, codes
+from actors.controllers import views
 from actors.controllers.base import as_int, request_fields
 from actors.errors import ExecutionNotFound, NotFound, ResourceError
 from actors.lifecycle import ExecutionStatus
@@ -13,7 +14,6 @@ from actors.models import (
     Actor,
     Execution,
     Logs,
-    links_base,
 )
 from actors.responses import convert_model, ok
 
@@ -29,7 +29,7 @@ LEGACY_EXECUTION_FIELDS = {
 
 def list_executions(actor_id: str) -> Response:
     actor = Actor.get(g.dbid)
-    return ok(convert_model(Execution.summary(actor)), "Actor executions retrieved successfully.")
+    return ok(convert_model(views.executions_summary(actor, Execution.list(actor["db_id"]))), "Actor executions retrieved successfully.")
 
 
 def add_execution(actor_id: str) -> Response:
@@ -48,7 +48,7 @@ def add_execution(actor_id: str) -> Response:
 def get_execution(actor_id: str, execution_id: str) -> Response:
     Actor.get(g.dbid)
     execution = Execution.get(g.dbid, execution_id)
-    return ok(convert_model(Execution.display(execution)), "Actor execution retrieved successfully.")
+    return ok(convert_model(views.execution_view(execution)), "Actor execution retrieved successfully.")
 
 
 def force_quit_execution(actor_id: str, execution_id: str) -> Response:
@@ -69,13 +69,8 @@ def force_quit_execution(actor_id: str, execution_id: str) -> Response:
 def get_logs(actor_id: str, execution_id: str) -> Response:
     actor = Actor.get(g.dbid)
     Execution.get(g.dbid, execution_id)
-    base = f"{links_base(actor['api_server'])}/{actor['id']}/executions/{execution_id}"
-    links = {
-        "self": f"{base}/logs",
-        "owner": f"{actor['api_server']}/profiles/v2/{actor['owner']}",
-        "execution": base,
-    }
-    return ok({"logs": Logs.get(execution_id), "_links": links}, "Logs retrieved successfully.")
+    return ok({"logs": Logs.get(execution_id), "_links": views.logs_links(actor, execution_id)},
+              "Logs retrieved successfully.")
 
 
 def get_results(actor_id: str, execution_id: str) -> Response:

@@ -23,6 +23,7 @@ from flask import Response, g, jsonify, request
 
 from actors import channels, codes, environment
 from actors.config import conf
+from actors.controllers import views
 from actors.controllers.authz import identity
 from actors.controllers.base import check_size, json_body, parse_json, single_values
 from actors.controllers.workers import ensure_one_worker
@@ -32,7 +33,6 @@ from actors.models import (
     Actor,
     Execution,
     Logs,
-    links_base,
 )
 from actors.responses import convert_keys, envelope, ok
 
@@ -111,15 +111,10 @@ def send_message(actor_id: str) -> Response:
     meta.update(_abaco_execution_id=execution["id"], _abaco_Content_Type=content_type)
     channels.ActorMsgChannel(actor["db_id"]).put_msg(message, meta)
     ensure_one_worker(actor)
-    base = links_base(actor["api_server"])
     result = {
         "execution_id": execution["id"],
         "msg": "binary - omitted" if content_type == codes.CONTENT_BINARY else message,
-        "_links": {
-            "self": f"{base}/{actor['id']}/executions/{execution['id']}",
-            "owner": f"{actor['api_server']}/profiles/v2/{actor['owner']}",
-            "messages": f"{base}/{actor['id']}/messages",
-        },
+        "_links": views.message_links(actor, execution["id"]),
     }
     if is_synchronous():
         return synchronous_response(actor, execution["id"], result)
@@ -160,18 +155,10 @@ def synchronous_response(actor: dict, execution_id: str, async_result: dict) -> 
     return response
 
 
-def messages_links(actor: dict) -> dict:
-    base = links_base(actor["api_server"])
-    return {
-        "self": f"{base}/{actor['id']}/messages",
-        "owner": f"{actor['api_server']}/profiles/v2/{actor['owner']}",
-    }
-
-
 def count_messages(actor_id: str) -> Response:
     actor = Actor.get(g.dbid)
     count = channels.queue_message_count(channels.actor_queue_name(actor["db_id"]))
-    return ok({"messages": count, "_links": messages_links(actor)})
+    return ok({"messages": count, "_links": views.message_links(actor)})
 
 
 def purge_messages(actor_id: str) -> Response:
@@ -183,4 +170,4 @@ def purge_messages(actor_id: str) -> Response:
         execution_id = message.get("_abaco_execution_id") if isinstance(message, dict) else None
         if execution_id:
             Execution.mark_purged(actor["db_id"], execution_id)
-    return ok({"msg": "Actor mailbox purged.", "_links": messages_links(actor)}, "Mailbox purged successfully.")
+    return ok({"msg": "Actor mailbox purged.", "_links": views.message_links(actor)}, "Mailbox purged successfully.")

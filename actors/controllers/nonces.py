@@ -12,6 +12,7 @@ import logging
 from flask import g
 
 from actors import auth, codes
+from actors.controllers import views
 from actors.controllers.authz import identity
 from actors.controllers.base import as_int, as_text, check_size, parse_fields, request_fields
 from actors.errors import NonceNotFound
@@ -32,7 +33,7 @@ def nonce_fields() -> dict:
 
 
 def shown(nonce: dict, alias_actor_id: str | None = None) -> dict:
-    return convert_model(Nonce.display(nonce, alias_actor_id))
+    return convert_model(views.nonce_view(nonce, alias_actor_id))
 
 
 def caller_level(ident: auth.Identity, key: str, owner: str | None) -> str:

@@ -8,6 +8,7 @@ from flask import Response, g
 from actors import codes
 from actors.commands import ensure_one_worker, send_start_command, stop_worker, stop_workers  # noqa: F401
 from actors.config import conf
+from actors.controllers import views
 from actors.controllers.base import as_int, request_fields
 from actors.errors import ResourceError, WorkerNotFound
 from actors.models import (
@@ -22,7 +23,7 @@ log = logging.getLogger(__name__)
 # -- resources (admin app, API ref §8.10) -------------------------------------------------------
 def list_workers(actor_id: str) -> Response:
     Actor.get(g.dbid)
-    workers = [convert_model(Worker.display(w)) for w in Worker.get_workers(g.dbid).values()]
+    workers = [convert_model(views.worker_view(w)) for w in Worker.get_workers(g.dbid).values()]
     return ok(workers, "All workers retrieved.")
 
 
@@ -57,7 +58,7 @@ def requested_worker_count() -> int:
 
 def get_worker(actor_id: str, worker_id: str) -> Response:
     Actor.get(g.dbid)
-    return ok(convert_model(Worker.display(Worker.get(g.dbid, worker_id))), "Worker retrieved successfully.")
+    return ok(convert_model(views.worker_view(Worker.get(g.dbid, worker_id))), "Worker retrieved successfully.")
 
 
 def delete_worker(actor_id: str, worker_id: str) -> Response:

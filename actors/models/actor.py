@@ -7,13 +7,10 @@ from typing import Any
 from actors import codes, stores
 from actors.errors import ActorNotFound, DAOError
 from actors.lifecycle import ACTOR, ActorStatus
-from actors.models import event
 from actors.models.common import (
     api_server_for,
     dbid_of,
     display_id,
-    display_time,
-    links_base,
     new_id,
     now_epoch,
 )
@@ -40,10 +37,8 @@ ACTOR_DEFAULTS: dict[str, Any] = {
     "queue": "default",
     "state": {},
 }
-ACTOR_HIDDEN = ("db_id", "tenant", "api_server", "executions")
 # what a PUT never changes (API ref §8.4: the name cannot be changed, the owner stays)
 KEPT_ON_UPDATE = ("id", "db_id", "tenant", "api_server", "owner", "name", "create_time", "executions")
-ACTOR_TIMES = ("create_time", "last_update_time")
 
 
 class Actor:
@@ -55,6 +50,11 @@ class Actor:
             return stores.actors_store[dbid]
         except KeyError:
             raise ActorNotFound(f"Actor with id {display_id(dbid)} not found.") from None
+
+    @staticmethod
+    def find(dbid: str) -> dict | None:
+        actor = stores.actors_store.get(dbid)
+        return actor if isinstance(actor, dict) else None
 
     @staticmethod
     def exists(dbid: str) -> bool:
@@ -92,13 +92,13 @@ class Actor:
 
     @staticmethod
     def set_status(dbid: str, status: str, status_message: str | None = None,
-                   unless_changed_from: tuple[str, str] | None = None) -> bool:
+                   unless_changed_from: tuple[str, str] | None = None) -> dict | None:
         """Move the actor to ``status`` (checked against the actor lifecycle, IllegalTransition if
-        not allowed); READY and ERROR publish an event when the actor has a link or a webhook (API
-        ref §6.4). With ``unless_changed_from=(status, status_message)`` the write happens only if the
-        actor still has exactly those and is not already in ``status`` (checked atomically; False
-        otherwise): the spawner marks an actor READY that way, so an ERROR a new worker wrote in the
-        meantime is not overwritten. Returns whether it wrote."""
+        not allowed) and return the record written. With ``unless_changed_from=(status,
+        status_message)`` the write happens only if the actor still has exactly those and is not
+        already in ``status`` (checked atomically; None otherwise): the spawner marks an actor READY
+        that way, so an ERROR a new worker wrote in the meantime is not overwritten. Callers that
+        may produce an event go through ``notify.set_actor_status``."""
         fields: dict[str, Any] = {"status": status}
         if status_message:
             fields["status_message"] = status_message
@@ -119,11 +119,9 @@ class Actor:
         except KeyError:
             raise ActorNotFound(f"Actor with id {display_id(dbid)} not found.") from None
         if not written:
-            return False
+            return None
         log.info("actor %s -> %s %s", dbid, status, status_message or "")
-        if status in (ActorStatus.READY, ActorStatus.ERROR):
-            event.actor_status_changed(actor, status, status_message)
-        return True
+        return actor
 
     @staticmethod
     def replace(dbid: str, fields: dict, restart: bool) -> dict:
@@ -186,16 +184,3 @@ class Actor:
     def count() -> int:
         return len(stores.actors_store)
 
-    @staticmethod
-    def display(record: dict) -> dict:
-        """The actor as the API shows it: hidden fields removed, display times, links."""
-        out = {k: v for k, v in record.items() if k not in ACTOR_HIDDEN}
-        for key in ACTOR_TIMES:
-            out[key] = display_time(record.get(key))
-        base = links_base(record["api_server"])
-        out["_links"] = {
-            "self": f"{base}/{record['id']}",
-            "owner": f"{record['api_server']}/profiles/v2/{record['owner']}",
-            "executions": f"{base}/{record['id']}/executions",
-        }
-        return out

@@ -15,13 +15,11 @@ import logging
 from actors import codes, stores
 from actors.errors import ActorNotFound, AliasNotFound, DAOError
 from actors.models.actor import Actor
-from actors.models.common import api_server_for, dbid_of, is_hashid, links_base
+from actors.models.common import api_server_for, dbid_of, is_hashid
 from actors.models.nonce import Nonce
 from actors.models.permission import Permission
 
 log = logging.getLogger(__name__)
-
-ALIAS_HIDDEN = ("alias_id", "db_id", "tenant", "api_server")
 
 
 ALIAS_KEY_SEPARATOR = ":"
@@ -114,14 +112,3 @@ class Alias:
         del stores.permissions_store[alias_id]
         Nonce.delete_all(alias_id)
 
-    @staticmethod
-    def display(record: dict) -> dict:
-        out = {k: v for k, v in record.items() if k not in ALIAS_HIDDEN}
-        api_server = record["api_server"]
-        base = links_base(api_server)
-        out["_links"] = {
-            "self": f"{base}/aliases/{record['alias']}",
-            "owner": f"{api_server}/profiles/v2/{record['owner']}",
-            "actor": f"{base}/{record['actor_id']}",
-        }
-        return out

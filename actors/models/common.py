@@ -1,4 +1,4 @@
-"""Ids, times and links shared by every model."""
+"""Ids and times shared by every model."""
 from __future__ import annotations
 
 import datetime
@@ -60,7 +60,3 @@ def dbid_of(tenant: str, actor_id: str) -> str:
 def display_id(dbid: str) -> str:
     """The part after the tenant; hashids never contain '_', so split on the last one."""
     return dbid.rsplit("_", 1)[-1]
-
-
-def links_base(api_server: str) -> str:
-    return f"{api_server}/actors/v2"

@@ -8,8 +8,7 @@ from actors import stores
 from actors.config import conf
 from actors.errors import ExecutionNotFound, IllegalTransition
 from actors.lifecycle import EXECUTION, ExecutionStatus
-from actors.models import event
-from actors.models.common import display_id, display_time, links_base, new_id, now_epoch
+from actors.models.common import display_time, new_id, now_epoch
 
 log = logging.getLogger(__name__)
 
@@ -128,13 +127,8 @@ class Execution:
 
     @staticmethod
     def finalize(dbid: str, execution_id: str, **fields: Any) -> dict:
-        """The end of a run: COMPLETE with its stats, then the EXECUTION_COMPLETE event when the
-        actor has a link or a webhook (API ref §6.4)."""
-        record = Execution.set_status(dbid, execution_id, ExecutionStatus.COMPLETE, **fields)
-        actor = stores.actors_store.get(dbid)
-        if isinstance(actor, dict):
-            event.execution_completed(actor, record)
-        return record
+        """The end of a run: COMPLETE with its stats (``notify.finalize_execution`` adds the event)."""
+        return Execution.set_status(dbid, execution_id, ExecutionStatus.COMPLETE, **fields)
 
     @staticmethod
     def begin_attempt(dbid: str, execution_id: str, worker_id: str, earlier_outcome: str) -> dict:
@@ -144,8 +138,8 @@ class Execution:
         def take(record: dict) -> dict:
             attempts = int(record.get("attempts") or 0)
             fields = {"worker_id": worker_id, "attempts": attempts + 1}
-            if attempts > len(record.get("previous_attempts") or []):  # the last attempt has no entry yet
-                fields["previous_attempts"] = Execution.with_lost_attempt(record, earlier_outcome)
+            if attempts:
+                fields["previous_attempts"] = Execution.attempts_accounted(record, earlier_outcome)
             return {**record, **fields}
 
         try:
@@ -169,6 +163,14 @@ class Execution:
         return record["start_failures"]
 
     @staticmethod
+    def attempts_accounted(record: dict, outcome: str) -> list[dict]:
+        """``previous_attempts`` with an entry for the latest attempt if it has none yet (a start
+        failure wrote its own entry; a lost worker could not)."""
+        if int(record.get("attempts") or 0) > len(record.get("previous_attempts") or []):
+            return Execution.with_lost_attempt(record, outcome)
+        return list(record.get("previous_attempts") or [])
+
+    @staticmethod
     def with_lost_attempt(record: dict, outcome: str) -> list[dict]:
         """``previous_attempts`` of ``record`` plus an entry for its latest attempt, which ended with
         ``outcome`` (its worker was lost, or its container did not start) and no result. Entry keys
@@ -190,37 +192,6 @@ class Execution:
             raise ExecutionNotFound(f"Execution not found {execution_id}.") from None
 
     @staticmethod
-    def display(record: dict) -> dict:
-        out = {k: v for k, v in record.items() if k not in ("tenant", "finish_time", "start_failures")}
-        dbid = record["actor_id"]
-        out["actor_id"] = display_id(dbid)
-        for key in ("message_received_time", "start_time"):
-            out[key] = display_time(record.get(key))
-        base = f"{links_base(record['api_server'])}/{out['actor_id']}/executions/{record['id']}"
-        # upstream's links carried the internal db id (<tenant>_<id>), which no URL accepts
-        out["_links"] = {
-            "self": base,
-            "owner": f"{record['api_server']}/profiles/v2/{record['executor']}",
-            "logs": f"{base}/logs",
-        }
-        return out
-
-    @staticmethod
-    def summary_item(record: dict) -> dict:
-        item = {
-            "id": record["id"],
-            "status": record["status"],
-            "start_time": display_time(record["start_time"]) if record.get("start_time") else None,
-            "message_received_time": display_time(record.get("message_received_time")),
-        }
-        if record.get("final_state"):
-            finished = (record["final_state"] or {}).get("FinishedAt", "")
-            if not finished or finished.startswith("0001-01-01"):
-                finished = display_time(float(record.get("start_time") or 0) + int(record.get("runtime") or 0))
-            item["finish_time"] = finished
-        return item
-
-    @staticmethod
     def totals(records: list[dict]) -> dict:
         """Count and summed cpu, io and runtime of ``records``."""
         return {
@@ -230,25 +201,6 @@ class Execution:
             "runtime": sum(int(r.get("runtime") or 0) for r in records),
         }
 
-    @staticmethod
-    def summary(actor: dict) -> dict:
-        records = Execution.list(actor["db_id"])
-        totals = Execution.totals(records)
-        base = links_base(actor["api_server"])
-        return {
-            "actor_id": actor["id"],
-            "api_server": actor["api_server"],
-            "owner": actor["owner"],
-            "total_executions": totals["executions"],
-            "total_cpu": totals["cpu"],
-            "total_io": totals["io"],
-            "total_runtime": totals["runtime"],
-            "executions": [Execution.summary_item(r) for r in records],
-            "_links": {
-                "self": f"{base}/{actor['id']}/executions",
-                "owner": f"{actor['api_server']}/profiles/v2/{actor['owner']}",
-            },
-        }
 
 
 # -- logs ---------------------------------------------------------------------------------------

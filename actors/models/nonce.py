@@ -14,13 +14,12 @@ from typing import Any
 
 from actors import codes, stores
 from actors.errors import DAOError, NonceNotFound, PermissionsException
-from actors.models.common import display_time, links_base, new_id, now_epoch
+from actors.models.common import new_id, now_epoch
 
 log = logging.getLogger(__name__)
 
 UNLIMITED = -1
 DEFAULT_LEVEL = codes.EXECUTE
-NONCE_HIDDEN = ("db_id", "tenant")
 
 
 def nonce_tenant(nonce_id: str) -> str:
@@ -155,22 +154,3 @@ class Nonce:
             raise PermissionsException("Nonce does not exist.") from None
         return nonces[nonce_id]
 
-    @staticmethod
-    def display(record: dict, alias_actor_id: str | None = None) -> dict:
-        """The nonce as the API shows it; ``last_use_time`` is null until its first use. An alias
-        nonce's links name the alias (and ``alias_actor_id``, the actor the alias stands for)."""
-        out = {k: v for k, v in record.items() if k not in NONCE_HIDDEN}
-        out["create_time"] = display_time(record.get("create_time"))
-        out["last_use_time"] = display_time(record["last_use_time"]) if record.get("last_use_time") else None
-        api_server = record["api_server"]
-        base = links_base(api_server)
-        alias = record.get("alias")
-        actor_id = record.get("actor_id") or alias_actor_id
-        owner_link = f"{api_server}/profiles/v2/{record['owner']}"
-        if alias is not None:
-            out["_links"] = {"self": f"{base}/aliases/{alias}/nonces/{record['id']}", "owner": owner_link,
-                             "actor": f"{base}/{actor_id}" if actor_id else f"{base}/aliases/{alias}"}
-        else:
-            out["_links"] = {"self": f"{base}/{actor_id}/nonces/{record['id']}", "owner": owner_link,
-                             "actor": f"{base}/{actor_id}"}
-        return out

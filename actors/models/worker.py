@@ -7,12 +7,11 @@ from typing import Any, Collection
 from actors import lifecycle, stores
 from actors.errors import WorkerNotFound, WorkerStatusConflict
 from actors.lifecycle import WORKER, WorkerStatus
-from actors.models.common import display_time, new_id, now_epoch
+from actors.models.common import new_id, now_epoch
 
 log = logging.getLogger(__name__)
 
 
-WORKER_TIMES = ("create_time", "last_execution_time", "last_health_check_time")
 
 
 class Worker:
@@ -130,10 +129,3 @@ class Worker:
             return False
         return True
 
-    @staticmethod
-    def display(record: dict) -> dict:
-        out = dict(record)
-        for key in WORKER_TIMES:
-            if key in out or key == "create_time":
-                out[key] = display_time(out.get(key))
-        return out

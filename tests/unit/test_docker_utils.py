@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 
 from actors import docker_utils
+from actors.accounting import Usage
 from actors.docker_utils import RunSpec, env_list, host_config_kwargs, usage_from_stats
 
 pytestmark = pytest.mark.unit
@@ -60,7 +61,7 @@ def test_usage_from_a_stats_sample():
     }
     usage = usage_from_stats(sample)
     assert (usage.cpu, usage.io, usage.memory) == (123456789, 12388, 1048576)
-    assert usage_from_stats({}) == docker_utils.Usage()
+    assert usage_from_stats({}) == Usage()
 
 
 def test_the_actor_container_is_created_as_specified(tmp_path):

@@ -101,7 +101,7 @@ def test_execution_moves(use_stores, current, new):
 def test_actor_moves(use_stores, current, new):
     stores.actors_store[DBID] = {"db_id": DBID, "id": "NolBaJ5y6714M", "tenant": "T-LIFE", "status": current}
     if ACTOR.allows(current, new):
-        assert Actor.set_status(DBID, new, "why") is True
+        assert Actor.set_status(DBID, new, "why")["status"] == new
         assert Actor.get(DBID)["status"] == new
     else:
         with pytest.raises(IllegalTransition):
