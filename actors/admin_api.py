@@ -9,7 +9,7 @@ from actors.responses import new_app
 app = new_app("admin")
 app.before_request(c.authenticate_request)
 
-# workers of an actor (API ref §8.10)
+# workers of an actor
 app.add_url_rule("/actors/<actor_id>/workers", view_func=c.list_workers, methods=["GET"])
 app.add_url_rule("/actors/<actor_id>/workers", view_func=c.add_workers, methods=["POST"])
 app.add_url_rule("/actors/<actor_id>/workers/<worker_id>", view_func=c.get_worker, methods=["GET"])

@@ -1,4 +1,4 @@
-"""All public web apps behind one base URL, routed by path as upstream's nginx does (API ref §1).
+"""All public web apps behind one base URL, routed by path as upstream's nginx does.
 
 A deployment with nginx in front can instead serve ``reg_api:app``, ``message_api:app`` ... each on
 its own port; this dispatcher gives a single-machine install the same URL space with one server.

@@ -1,4 +1,4 @@
-"""Authentication: who is calling, from which tenant, with which roles (API reference §4).
+"""Authentication: who is calling, from which tenant, with which roles.
 
 ``[web] access_control`` is ``none`` (user ``anonymous``, tenant from the ``tenant`` header or
 ``[web] tenant_name``, role ``ALL``) or ``jwt`` (a signed assertion in an ``X-Jwt-Assertion-<TENANT>``
@@ -167,7 +167,7 @@ def identity_from_claims(claims: dict, tenant: str, header_name: str) -> Identit
 
 
 def config_flag(section: str, option: str, default: bool) -> bool:
-    """A flag upstream tested for string truthiness (so ``False`` enabled it, internals §8.40).
+    """A flag upstream tested for string truthiness (so ``False`` enabled it).
     We parse it with the project's boolean rule: a missing option means ``default``, an empty value
     is off, and any other non-boolean text keeps upstream's meaning of "set"."""
     raw = conf().get(section, option, None)
@@ -183,12 +183,12 @@ def config_flag(section: str, option: str, default: bool) -> bool:
 
 
 def accepts_nonce() -> bool:
-    """``[web] accept_nonce``: may ``?x-nonce=`` stand in for a missing or invalid JWT (§4.4)."""
+    """``[web] accept_nonce``: may ``?x-nonce=`` stand in for a missing or invalid JWT."""
     return config_flag("web", "accept_nonce", True)
 
 
 def tas_uid_enabled() -> bool:
-    """``[workers] use_tas_uid``: only then is ``use_container_uid`` a privileged field (§4.5)."""
+    """``[workers] use_tas_uid``: only then is ``use_container_uid`` a privileged field."""
     return config_flag("workers", "use_tas_uid", False)
 
 

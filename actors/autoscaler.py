@@ -1,4 +1,4 @@
-"""Queue-length autoscaling (API ref §8.11, internals §4.10): one pass per ``GET /metrics``.
+"""Queue-length autoscaling: one pass per ``GET /metrics``.
 
 Three layers, so the rules can be tested without any service:
 
@@ -21,7 +21,7 @@ The rules (what :func:`decide` does), and where they differ from upstream:
   actor's ``max_workers``, else ``[spawner] max_workers_per_actor``, else 1. Every worker record
   counts (a stopping worker still holds its container). No scale-up while the actor's command queue
   holds more than ``[spawner] max_cmd_length`` (default 10) messages -- measured per command queue
-  (upstream measured one queue and applied it to all, internals §8.33) -- or while there are
+  (upstream measured one queue and applied it to all) -- or while there are
   ``[spawner] max_workers_per_host`` (default 20) worker records: upstream's spawner checks that
   limit, ours does not, so the autoscaler keeps to it. A requested worker has no host yet, so every
   worker record counts: exact on one host, conservative on several. Scale-ups of one pass count
@@ -31,12 +31,12 @@ The rules (what :func:`decide` does), and where they differ from upstream:
   gets 1" would flap against "empty queue loses one" (start, stop, start ...); the message POST
   (``ensure_one_worker``) and the health agent give an actor its first worker when a message comes.
 * Queue = 0 -> stop ONE ``READY`` worker per pass, the one idle longest (upstream stopped every
-  ``READY`` worker at once, internals §8.34). ``BUSY`` and starting workers are never stopped. An
+  ``READY`` worker at once). ``BUSY`` and starting workers are never stopped. An
   actor with the ``sync`` hint keeps its last live worker until it has been idle
   ``[workers] sync_max_idle_time`` seconds (default 600; upstream read section ``worker``, a typo,
-  §8.35, and its hint test failed for any actor with hints, API ref §12.6).
-* Tenants are read from the actor record, never parsed out of the db id (§8.36: tenants with ``_``
-  could not scale up).
+  and its hint test failed for any actor with hints).
+* Tenants are read from the actor record, never parsed out of the db id (upstream's parsing kept tenants with
+  ``_`` from scaling up).
 """
 from __future__ import annotations
 
@@ -238,7 +238,7 @@ def take_snapshot(limits: Limits | None = None) -> Snapshot:
     """Every actor with its workers and queue length, and the command queues' lengths.
 
     Actors and workers appearing or vanishing while this runs are simply in or out of the snapshot
-    (upstream's pass raised on the first scrape after new actors appeared, internals §8.32)."""
+    (upstream's pass raised on the first scrape after new actors appeared)."""
     limits = limits or limits_from_config()
     host_queues = conf().get_list("spawner", "host_queues", ["default"])
     now = time.time()
@@ -252,7 +252,7 @@ def take_snapshot(limits: Limits | None = None) -> Snapshot:
         views.append(ActorView(
             dbid=dbid,
             tenant=actor.get("tenant", ""),
-            messages=channels.queue_message_count(channels.actor_queue_name(dbid)),
+            messages=channels.ActorMsgChannel(dbid).message_count(),
             workers=tuple(WorkerView(wid, w.get("status", ""), _idle_seconds(w, now))
                           for wid, w in sorted(workers.items()) if isinstance(w, dict)),
             stateless=actor.get("stateless", True) is not False,
@@ -261,7 +261,7 @@ def take_snapshot(limits: Limits | None = None) -> Snapshot:
             hints=tuple(str(h) for h in (actor.get("hints") or []) if h is not None),
             command_queue=command_queue_of(actor, host_queues),
         ))
-    queues = {q: channels.queue_message_count(channels.command_queue_name(q)) for q in host_queues}
+    queues = {q: channels.CommandChannel(q).message_count() for q in host_queues}
     host_workers = sum(len(w) for w in workers_by_actor.values())
     return Snapshot(tuple(views), queues, host_workers, limits)
 

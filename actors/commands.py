@@ -3,11 +3,12 @@ from a spawner, ask workers to stop. No Flask here: agents import this module.""
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from actors import channels
 from actors.errors import IllegalTransition, WorkerException
 from actors.lifecycle import ActorStatus, WorkerStatus
-from actors.models import Worker
+from actors.models import Execution, Worker
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +28,16 @@ def send_start_command(actor: dict, worker_id: str, stop_existing: bool = False)
 def discard_worker(dbid: str, worker_id: str) -> None:
     """Forget a worker that is gone or never started: its record and its control queue."""
     Worker.delete(dbid, worker_id)
-    channels.delete_queue(channels.worker_queue_name(worker_id))
+    channels.WorkerChannel(worker_id).delete()
+
+
+def send_message(actor: dict, executor: str, message: Any, meta: dict) -> dict:
+    """Queue one message for ``actor``: its execution (SUBMITTED), the message on the actor's inbox
+    with the execution id, and a worker if the actor has none. Returns the execution."""
+    execution = Execution.create(actor, executor)
+    channels.ActorMsgChannel(actor["db_id"]).put_msg(message, {**meta, "_abaco_execution_id": execution["id"]})
+    ensure_one_worker(actor)
+    return execution
 
 
 def ensure_one_worker(actor: dict) -> str | None:

@@ -85,40 +85,31 @@ class Config:
         return self.get(section, option, None) not in (None, "")
 
     # -- typed getters ----------------------------------------------------------------------
-    def get_int(self, section: str, option: str, default: Any = _MISSING) -> int:
+    def _typed(self, section: str, option: str, default: Any, convert, what: str) -> Any:
+        """The option converted by ``convert``; a missing option (or, for booleans, an empty one)
+        gives ``default`` unconverted."""
         value = self.get(section, option, default)
         if value is default and default is not _MISSING:
             return default
         try:
-            return int(str(value).strip())
-        except ValueError:
-            raise ConfigError(f"[{section}] {option} must be an integer, got {value!r}") from None
+            return convert(value)
+        except (ValueError, ConfigError):
+            raise ConfigError(f"[{section}] {option} must be {what}, got {value!r}") from None
+
+    def get_int(self, section: str, option: str, default: Any = _MISSING) -> int:
+        return self._typed(section, option, default, lambda v: int(str(v).strip()), "an integer")
 
     def get_float(self, section: str, option: str, default: Any = _MISSING) -> float:
-        value = self.get(section, option, default)
-        if value is default and default is not _MISSING:
-            return default
-        try:
-            return float(str(value).strip())
-        except ValueError:
-            raise ConfigError(f"[{section}] {option} must be a number, got {value!r}") from None
+        return self._typed(section, option, default, lambda v: float(str(v).strip()), "a number")
 
     def get_bool(self, section: str, option: str, default: Any = _MISSING) -> bool:
-        value = self.get(section, option, default)
-        if value is default and default is not _MISSING:
+        if default is not _MISSING and str(self.get(section, option, "")).strip() == "":
             return default
-        if str(value).strip() == "" and default is not _MISSING:
-            return default
-        try:
-            return parse_bool(value)
-        except ConfigError:
-            raise ConfigError(f"[{section}] {option}: not a boolean: {value!r}") from None
+        return self._typed(section, option, default, parse_bool, "a boolean (true/false, yes/no, on/off, 1/0)")
 
     def get_list(self, section: str, option: str, default: Any = _MISSING) -> list[str]:
-        value = self.get(section, option, default)
-        if value is default and default is not _MISSING:
-            return default
-        return [item.strip() for item in str(value).split(",") if item.strip()]
+        return self._typed(section, option, default,
+                           lambda v: [item.strip() for item in str(v).split(",") if item.strip()], "a list")
 
     def env_overrides(self) -> dict[str, str]:
         """Environment variables that override an option of a section this file has.

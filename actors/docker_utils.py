@@ -15,7 +15,7 @@ import requests
 from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 
 from actors.accounting import Usage
-from actors.config import conf
+from actors.config import conf, tag
 from actors.errors import DockerError, DockerStartContainerError, DockerStopContainerError
 
 log = logging.getLogger(__name__)
@@ -106,8 +106,7 @@ def explain(e: Exception) -> str:
 def core_image() -> str:
     c = conf()
     repo = c.environ.get("AE_IMAGE") or c.get("docker", "core_image", "abaco/core")
-    tag = c.environ.get("TAG") or c.get("general", "TAG", ":dev")
-    return repo if ":" in repo.rsplit("/", 1)[-1] else f"{repo}{tag}"
+    return repo if ":" in repo.rsplit("/", 1)[-1] else f"{repo}{tag()}"
 
 
 def network_kwargs(network: str) -> dict:
@@ -191,6 +190,16 @@ def container_running(cid: str) -> bool:
         return bool(client().api.inspect_container(cid)["State"]["Running"])
     except NotFound:
         return False
+
+
+def container_running_or_unknown(cid: str) -> bool:
+    """Whether the container runs; True when the daemon cannot say: an agent must not take a daemon
+    hiccup for a dead container."""
+    try:
+        return container_running(cid)
+    except Exception as e:  # noqa: BLE001 - any failure to ask means "unknown"
+        log.warning("could not inspect container %s: %s", cid[:12], e)
+        return True
 
 
 def list_containers(**labels: str) -> list[dict]:
@@ -319,7 +328,7 @@ def run_actor_container(
         try:
             container.reload()
             state = container.attrs.get("State") or {"unavailable": True}
-        except (APIError, DockerException) as e:  # upstream crashed here (internals §8 item 20)
+        except (APIError, DockerException) as e:  # upstream crashed here
             state = {"unavailable": True, "Error": explain(e)}
         logs = container_logs(container.id)
         # Docker's own times, so start_time, finish_time and final_state.FinishedAt agree (a short
@@ -435,7 +444,7 @@ def supervise(container, start: float, max_run_time: int, quit_event: threading.
 def usage_from_stats(sample: dict) -> Usage:
     """cpu (ns), block io (bytes) and peak memory of one stats API sample; all three are cumulative
     over the container's life (upstream summed them over samples, so its totals grew quadratically
-    with the run time, internals §8 item 24)."""
+    with the run time)."""
     cpu = ((sample.get("cpu_stats") or {}).get("cpu_usage") or {}).get("total_usage") or 0
     io = 0
     for entry in (sample.get("blkio_stats") or {}).get("io_service_bytes_recursive") or []:
@@ -450,7 +459,7 @@ class StatsSampler:
     running container and keep the last (largest) cumulative values. The stream gives a sample
     about once a second and ends when the container exits, so what ran in the last second, or all
     of a run shorter than the first sample, is missed; this is why cgroup accounting comes first
-    (DESIGN §6; bench/stats_cost.py measures both)."""
+    (docs/architecture.md, "Accounting"; bench/stats_cost.py measures both)."""
 
     def __init__(self, cid: str):
         self.cid = cid

@@ -1,7 +1,7 @@
 """The environment of an actor container, and the limits Linux puts on it.
 
 An execution gets its message, the message's query parameters, the actor's ``default_environment``
-and state and Abaco's ``_abaco_*`` variables as environment variables (API ref §7.1). The worker
+and state and Abaco's ``_abaco_*`` variables as environment variables. The worker
 builds them with :func:`build`; the message endpoint builds the same set before it queues a message
 and refuses (400, naming the variable) one that could never start: a container whose environment
 Docker or Linux rejects fails every attempt, and used to put the whole actor in ERROR.

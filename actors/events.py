@@ -1,5 +1,4 @@
-"""The events agent: delivers the events of actors that have a ``link`` or a ``webhook`` (API ref
-§6.4, internals §4.11).
+"""The events agent: delivers the events of actors that have a ``link`` or a ``webhook``.
 
 ``python -m actors.events`` consumes ``events_channel_default``, where ``actors/notify.py`` publishes
 ACTOR_READY/ACTOR_ERROR and EXECUTION_COMPLETE.
@@ -32,7 +31,7 @@ from actors.agent import PooledAgent
 from actors.config import conf
 from actors.errors import ActorNotFound
 from actors.lifecycle import ActorStatus
-from actors.models import Actor, Execution, api_server_for
+from actors.models import Actor, api_server_for
 from actors.notify import EVENT_USERNAME
 
 log = logging.getLogger("actors.events")  # not __name__: run as __main__ by -m
@@ -85,9 +84,7 @@ class EventsAgent(PooledAgent):
             log.info("%s of %s: the linked actor %s is being deleted", event.get("event_type"),
                      event.get("actor_dbid"), link_dbid)
             return None
-        execution = Execution.create(linked, EVENT_USERNAME)
-        channels.ActorMsgChannel(link_dbid).put_msg(event, {**fields, "_abaco_execution_id": execution["id"]})
-        commands.ensure_one_worker(linked)
+        execution = commands.send_message(linked, EVENT_USERNAME, event, fields)
         log.info("%s of %s -> execution %s of %s", event.get("event_type"), event.get("actor_dbid"),
                  execution["id"], link_dbid)
         return execution["id"]

@@ -9,7 +9,7 @@ default on), so a lost worker is noticed in well under a second rather than at t
 action is logged and, where a record survives, written into it (``health_message`` on the worker,
 ``status_message`` on the actor).
 
-Fixes over upstream (internals §4.9, §8): workers that never got a host are timed out too; a worker
+Fixes over upstream: workers that never got a host are timed out too; a worker
 removed after a failed ping does not abort the pass; ``worker_ttl < 0`` no longer skips the other
 workers; errored workers are recognised in their stored ``ERROR (PREVIOUS …)`` form; orphaned
 containers and IPC folders are removed; lost workers are replaced.
@@ -147,9 +147,8 @@ class HealthAgent:
                     self.replace(actor, len(workers), report)
         for actor in actors.values():
             self.replace_lost_workers(actor, report)
-        live = Worker.all_by_actor()
-        self.remove_orphan_containers(actors, live, report)
-        self.clean_ipc_dirs({wid for workers in live.values() for wid in workers}, report)
+        self.remove_orphan_containers(report)
+        self.clean_ipc_dirs(report)
         return report
 
     def check_worker(self, actor: dict | None, dbid: str, worker_id: str, worker: dict, report: Report) -> None:
@@ -193,7 +192,7 @@ class HealthAgent:
         """An actor keeps the worker it should have: one when it has queued messages or is stateful."""
         if actor.get("status") == ActorStatus.SHUTTING_DOWN or Worker.get_workers(actor["db_id"]):
             return
-        queued = channels.queue_message_count(channels.actor_queue_name(actor["db_id"]))
+        queued = channels.ActorMsgChannel(actor["db_id"]).message_count()
         if queued == 0 and actor.get("stateless", True):
             return
         worker_id = ensure_one_worker(actor)
@@ -213,7 +212,7 @@ class HealthAgent:
         discard_worker(dbid, worker_id)
         report.removed.append(worker_id)
 
-    def remove_orphan_containers(self, actors: dict, workers: dict[str, dict], report: Report) -> None:
+    def remove_orphan_containers(self, report: Report) -> None:
         """Worker and actor containers whose actor or worker record is gone."""
         containers = docker_utils.list_containers(**{docker_utils.ROLE_LABEL: ""})
         # records read again after the listing: a container is made after its records, so this read
@@ -247,7 +246,7 @@ class HealthAgent:
         except ExecutionNotFound:
             return False
 
-    def clean_ipc_dirs(self, worker_ids: set[str], report: Report) -> None:
+    def clean_ipc_dirs(self, report: Report) -> None:
         """Results-socket and FIFO folders are named after their worker; drop those of gone workers."""
         for option in ("socket_host_path_dir", "fifo_host_path_dir"):
             root = conf().get("workers", option, "")
@@ -272,13 +271,7 @@ class HealthAgent:
     @staticmethod
     def container_alive(worker: dict) -> bool:
         cid = worker.get("cid")
-        if not cid:
-            return False
-        try:
-            return docker_utils.container_running(cid)
-        except Exception as e:  # the daemon hiccuped: don't remove a worker on that
-            log.warning("could not inspect container %s: %s", cid[:12], e)
-            return True
+        return bool(cid) and docker_utils.container_running_or_unknown(cid)
 
     def answers_ping(self, worker_id: str) -> bool:
         try:

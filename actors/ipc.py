@@ -1,5 +1,5 @@
-"""The two host-side channels between a worker and the actor container it runs (API ref §7.2,
-internals §2.6): the results socket and the binary-message FIFO. No Docker here: the worker mounts
+"""The two host-side channels between a worker and the actor container it runs: the results socket
+and the binary-message FIFO (images/README.md tells what the container sees). No Docker here: the worker mounts
 the paths these objects create.
 
 * :class:`ResultsSocket` binds a Unix datagram socket at
@@ -11,7 +11,7 @@ the paths these objects create.
 * :class:`BinaryFifo` makes a FIFO at ``<fifo_host_path_dir>/<worker_id>/<execution_id>``, mounted
   read-only at ``/_abaco_binary_data``. Upstream wrote the whole payload before the container
   existed, so a payload larger than the pipe buffer (64 KiB) blocked the worker for ever
-  (internals §8 item 21). Here:
+ . Here:
 
   1. :meth:`BinaryFifo.open` (before the container starts) opens the FIFO read-write and
      non-blocking, enlarges the pipe buffer up to ``/proc/sys/fs/pipe-max-size`` (1 MiB) and fills it

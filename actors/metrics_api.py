@@ -1,4 +1,4 @@
-"""The metrics app: ``GET /metrics`` for Prometheus, no authentication (API ref §8.11, internals §4.10).
+"""The metrics app: ``GET /metrics`` for Prometheus, no authentication.
 
 It runs on a listener of its own (``[web] metrics_address``, ``make up`` starts it), not on the public
 port: it names every actor and tenant, so only Prometheus should reach it.
@@ -11,11 +11,11 @@ Differences from upstream, on purpose:
 
 * Each scrape builds its metrics in a fresh registry from one snapshot (a custom collector), so
   actors appearing or vanishing between scrapes change the series and never fail the scrape
-  (upstream answered 500 on the first scrape after a new actor appeared, internals §8.32).
+  (upstream answered 500 on the first scrape after a new actor appeared).
 * With autoscaling off, upstream answered a JSON ``null``, which Prometheus -- the only client of
   this endpoint -- cannot parse (the scrape fails and ``up`` drops to 0). We answer the same
   metrics text without running a pass (``abaco_autoscaling_enabled 0``), so an operator can watch
-  queues before turning autoscaling on (internals §8.37). A missing option means off (upstream: 500).
+  queues before turning autoscaling on. A missing option means off (upstream: 500).
 * The metrics are labelled per actor (``actor_id``, ``tenant``) instead of one metric name per
   actor. Upstream's names (``message_count_for_actor_<dbid>``, ``worker_count_for_actor_<dbid>``,
   ``message_count_for_command_channel{name}``, ``clients_count_for_clients_store``) are still

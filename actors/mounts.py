@@ -1,4 +1,4 @@
-"""Mounts and container identity computed for an actor at registration and update (API ref §7.3-7.4).
+"""Mounts and container identity computed for an actor at registration and update.
 
 Mount specs are ``host_path:container_path:mode`` items separated by commas, with ``{username}``,
 ``{tenant_id}`` and ``{tasdir}`` substituted. Upstream stored ``mode`` but its runner read

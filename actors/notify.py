@@ -1,4 +1,4 @@
-"""Events of actors with a ``link`` or a ``webhook`` (API ref §6.4), and the status changes that
+"""Events of actors with a ``link`` or a ``webhook``, and the status changes that
 produce them.
 
 An actor that becomes READY or ERROR, and an execution that becomes COMPLETE, produce an event when

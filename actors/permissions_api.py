@@ -1,4 +1,4 @@
-"""Permission routes of actors and aliases (API ref §8.9).
+"""Permission routes of actors and aliases.
 
 Upstream serves these from its admin app; they live in their own small app here so the admin app
 stays about workers and cluster listings. ``app.py`` routes ``/actors/…/permissions`` to it in

@@ -23,13 +23,13 @@ app.add_url_rule("/actors/<actor_id>/executions/<execution_id>/logs", view_func=
 app.add_url_rule("/actors/<actor_id>/executions/<execution_id>/results", view_func=c.get_results,
                  methods=["GET"])
 
-# nonces (API ref §8.7)
+# nonces
 app.add_url_rule("/actors/<actor_id>/nonces", view_func=c.list_actor_nonces, methods=["GET"])
 app.add_url_rule("/actors/<actor_id>/nonces", view_func=c.create_actor_nonce, methods=["POST"])
 app.add_url_rule("/actors/<actor_id>/nonces/<nonce_id>", view_func=c.get_actor_nonce, methods=["GET"])
 app.add_url_rule("/actors/<actor_id>/nonces/<nonce_id>", view_func=c.delete_actor_nonce, methods=["DELETE"])
 
-# aliases and their nonces (API ref §8.7, §8.8)
+# aliases and their nonces
 app.add_url_rule("/actors/aliases", view_func=c.list_aliases, methods=["GET"])
 app.add_url_rule("/actors/aliases", view_func=c.create_alias, methods=["POST"])
 app.add_url_rule("/actors/aliases/<alias>", view_func=c.get_alias, methods=["GET"])

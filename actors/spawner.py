@@ -3,7 +3,7 @@
 ``python -m actors.spawner`` consumes ``command_channel_<queue>`` (env ``queue``, default ``default``).
 Unlike upstream, a command is acknowledged only after it was processed, so a spawner that dies
 mid-way loses nothing (the broker hands the command to the next spawner), and the spawner waits for
-the new worker to report ready, with a timeout, instead of the other way round (internals §8.43).
+the new worker to report ready, with a timeout, instead of the other way round.
 """
 from __future__ import annotations
 
@@ -145,7 +145,7 @@ class Spawner(PooledAgent):
             Worker.update_fields(
                 dbid, worker_id,
                 cid=cid, image=actor["image"], location=docker_utils.daemon_url(),
-                host_id=self.host_id, host_ip=self.host_ip, ch_name=channels.worker_queue_name(worker_id),
+                host_id=self.host_id, host_ip=self.host_ip, ch_name=channels.WorkerChannel(worker_id).name,
                 create_time=now_epoch(), last_execution_time=0, last_health_check_time=now_epoch(),
             )
             docker_utils.start_container(cid)
@@ -182,7 +182,7 @@ class Spawner(PooledAgent):
                 break
             except channels.ChannelTimeoutError:
                 pass
-            if not self.container_runs(cid):
+            if not docker_utils.container_running_or_unknown(cid):
                 try:  # a worker that failed reports why just before it exits
                     reply = handshake.get(timeout=0.5)
                     break
@@ -198,14 +198,6 @@ class Spawner(PooledAgent):
             raise WorkerStartCancelled(f"worker {worker_id} was asked to stop before it was ready")
         if reply != codes.HANDSHAKE_READY:
             raise WorkerStartError(f"Worker {worker_id} failed to start: {reply}")
-
-    @staticmethod
-    def container_runs(cid: str) -> bool:
-        try:
-            return docker_utils.container_running(cid)
-        except Exception as e:  # noqa: BLE001 - a daemon hiccup is not a lost worker
-            log.warning("could not inspect worker container %s: %s", cid[:12], e)
-            return True
 
     def worker_environment(self, actor: dict, worker_id: str) -> dict:
         env = dict(conf().env_overrides())

@@ -6,7 +6,7 @@ scan, and ``_modify``: an optimistic read-modify-write that retries on conflict)
 operation (``update``, ``pop_field``, ``within_transaction``, …) is written once, in
 :class:`AbstractStore`, on top of ``_modify`` and is therefore atomic on both backends.
 
-Fixes of upstream (internals §8, items 1-5 and 7): ``pop_field`` and ``within_transaction`` are
+Fixes of upstream (docs/compatibility.md): ``pop_field`` and ``within_transaction`` are
 really atomic; the ``*_if_empty`` methods return a bool; Mongo ``update_subfield`` raises
 ``KeyError``; Mongo never uses user keys as field names; keys are always ``str`` and iteration
 skips keys that disappear meanwhile; ``set_with_expiry`` stores JSON like every other write.

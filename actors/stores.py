@@ -1,7 +1,7 @@
-"""The named stores of Abaco (internals §3.2) and which database holds each one.
+"""The named stores of Abaco and which database holds each one.
 
 Each store's backend is configuration: ``[store] <store name> = redis | mongo`` (for example
-``actors_store = redis``). The defaults are upstream's layout (internals §3.2): actors, workers,
+``actors_store = redis``). The defaults are upstream's layout: actors, workers,
 nonces, aliases and pregen_clients in Redis; logs, permissions, executions and clients in Mongo.
 Every store has both a Redis logical DB and a Mongo collection, so any store can move.
 

@@ -9,7 +9,7 @@ a worker that dies mid-execution leaves the message to be redelivered.
 The consumer thread drives all AMQP I/O (so heartbeats keep flowing); each execution runs in its
 own thread, and control commands (stop, force quit, status pings) arrive on ``worker_<id>``.
 
-Per execution (API ref §7, internals §2.6 and §4.6): a results socket (always) and, for a binary
+Per execution: a results socket (always) and, for a binary
 message, a FIFO are made under ``[workers] socket_host_path_dir`` / ``fifo_host_path_dir`` in a
 folder named after this worker (bind-mounted at the same path into this container by the spawner,
 so the paths are host paths) and mounted into the actor container; results are forwarded to
@@ -131,7 +131,7 @@ class WorkerProcess:
         self.dbid = environ["actor_id"]
         self.tenant = environ.get("tenant", "")
         self.image = environ.get("image", "")
-        self.inbox = channels.actor_queue_name(self.dbid)
+        self.inbox = channels.ActorMsgChannel(self.dbid).name
         self.quit_event = threading.Event()  # force-quit of the current execution
         self.quit_reason = "force_quit"  # or "worker_stop": why quit_event was set
         self.stopping = threading.Event()  # no new messages; exit when idle

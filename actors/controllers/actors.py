@@ -9,6 +9,7 @@ from typing import Any
 from flask import Response, g, request
 
 from actors import auth, channels, codes, environment, mounts, webhooks
+from actors.commands import ensure_one_worker, send_start_command, stop_workers
 from actors.config import conf
 from actors.controllers import views
 from actors.controllers.authz import identity, resolve_actor
@@ -20,7 +21,6 @@ from actors.controllers.base import (
     parse_fields,
     request_fields,
 )
-from actors.controllers.workers import ensure_one_worker, send_start_command, stop_workers
 from actors.errors import ActorNotFound, NotFound, PermissionsNotFound, ResourceError
 from actors.lifecycle import ActorStatus
 from actors.models import (
@@ -51,7 +51,7 @@ def list_actors() -> Response:
     return ok(visible)
 
 
-# -- validation (API ref §8.2, in upstream's order) ---------------------------------------------
+# -- validation (in upstream's order) ---------------------------------------------
 def validate_actor_fields(fields: dict, ident: auth.Identity, owner: str | None = None,
                           dbid: str | None = None) -> dict:
     """Check and complete the fields of a POST (``dbid`` None) or PUT of the actor ``dbid``."""
@@ -133,7 +133,7 @@ def validate_hints(hints: list[str]) -> None:
 
 def validate_link(link: str, ident: auth.Identity, dbid: str | None) -> None:
     """The linked actor must exist in the caller's tenant and the caller must be able to send it
-    messages (API ref §5.1.1). Upstream ignored the result of that permission check, so anyone could
+    messages. Upstream ignored the result of that permission check, so anyone could
     make their actor feed events into any actor of the tenant; we enforce EXECUTE (admins pass).
     On a PUT the actor may not link to itself nor close a cycle of links."""
     try:
@@ -217,7 +217,7 @@ def get_actor(actor_id: str) -> Response:
 
 
 def update_actor(actor_id: str) -> Response:
-    """PUT: full replacement of the user fields (API ref §8.4)."""
+    """PUT: full replacement of the user fields."""
     ident = identity()
     previous = Actor.get(g.dbid)
     data = request_fields()
@@ -258,14 +258,14 @@ def delete_actor(actor_id: str) -> Response:
     while Worker.get_workers(dbid) and time.monotonic() < deadline:
         time.sleep(0.1)
     remaining = Worker.get_workers(dbid)
-    channels.delete_queue(channels.actor_queue_name(dbid))
+    channels.ActorMsgChannel(dbid).delete()
     Actor.delete(dbid)
     if remaining:
         return ok(None, "Actor deleted successfully; its workers are still being cleaned up.")
     return ok(None, "Actor deleted successfully.")
 
 
-# -- state (API ref §8.5) -----------------------------------------------------------------------
+# -- state -----------------------------------------------------------------------
 def get_state(actor_id: str) -> Response:
     actor = Actor.get(g.dbid)
     return ok({"state": actor.get("state", {})}, "Actor state retrieved successfully.")
@@ -288,7 +288,7 @@ def state_from_body() -> Any:
     return state
 
 
-# -- utilization (API ref §8.3) -----------------------------------------------------------------
+# -- utilization -----------------------------------------------------------------
 def utilization() -> Response:
     """Cross-tenant counts; the keys are camelCase in both case modes, as upstream."""
     workers = Worker.all_by_actor()
@@ -296,6 +296,6 @@ def utilization() -> Response:
         "currentActors": Actor.count(),
         "totalActors": len(workers),
         "workers": sum(len(w) for w in workers.values()),
-        "commandQueue": channels.queue_message_count(channels.command_queue_name("default")),
+        "commandQueue": channels.CommandChannel("default").message_count(),
     }
     return ok(result, "Abaco utilization retrieved successfully.")

@@ -1,4 +1,4 @@
-"""Cross-tenant views for admins (API ref §8.10): every actor, every worker, execution totals, and a
+"""Cross-tenant views for admins: every actor, every worker, execution totals, and a
 small HTML dashboard. Authorization (admin role only) is done by authz for any path with ``admin``."""
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ def actor_overview(actor: dict, workers: dict[str, dict], executions: list[dict]
     return {
         **actor,
         "workers": workers,
-        "messages": channels.queue_message_count(channels.actor_queue_name(actor["db_id"])),
+        "messages": channels.ActorMsgChannel(actor["db_id"]).message_count(),
         "executions": totals["executions"],
         "runtime": totals["runtime"],
     }

@@ -1,4 +1,4 @@
-"""Aliases: ``/actors/aliases`` and ``/actors/aliases/{alias}`` (API ref §8.8)."""
+"""Aliases: ``/actors/aliases`` and ``/actors/aliases/{alias}``."""
 from __future__ import annotations
 
 import logging

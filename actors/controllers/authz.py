@@ -1,6 +1,6 @@
-"""Authentication and authorization of every request (API ref §4.4-4.7).
+"""Authentication and authorization of every request.
 
-The ``before_request`` hook of every authenticated app runs, in upstream's order (§4.6):
+The ``before_request`` hook of every authenticated app runs, in upstream's order:
 
 1. no route or wrong method -> 405 (the app's error handler answers it); OPTIONS -> allowed;
 2. authentication: a JWT (or ``none`` mode), else ``?x-nonce=`` (redeemed atomically, the request
@@ -43,7 +43,7 @@ READ_METHODS = ("GET", "HEAD")
 
 
 def authenticate_request() -> None:
-    """``before_request`` hook of every authenticated app (API ref §4.6)."""
+    """``before_request`` hook of every authenticated app."""
     migrations.ensure_current()
     if request.url_rule is None:
         return  # the app's 404/405 handler answers 405
@@ -79,9 +79,9 @@ def authenticated_identity() -> auth.Identity:
 
 
 def identity_from_nonce(nonce_id: str) -> auth.Identity:
-    """Redeem the nonce for the actor or alias of the URL, in the nonce's tenant (§4.4)."""
+    """Redeem the nonce for the actor or alias of the URL, in the nonce's tenant."""
     tenant = nonce_tenant(nonce_id)
-    nonce = Nonce.redeem(nonce_key(tenant), nonce_id, nonce_required_level())
+    nonce = Nonce.redeem(nonce_key(tenant), nonce_id, required_level())
     return auth.Identity(user=nonce["owner"], tenant=tenant, roles=list(nonce.get("roles") or []),
                          nonce_id=nonce_id, nonce_level=nonce.get("level"))
 
@@ -96,14 +96,6 @@ def nonce_key(tenant: str) -> str:
     if identifier is None:
         raise PermissionsException("A nonce can only be used on an actor or alias URL.")
     return dbid_of(tenant, identifier) if is_hashid(identifier) else alias_id_of(tenant, identifier)
-
-
-def nonce_required_level() -> str:
-    if request.method in READ_METHODS:
-        return codes.READ
-    if request.method == "POST" and is_messages_route():
-        return codes.EXECUTE
-    return codes.UPDATE
 
 
 # -- authorization ------------------------------------------------------------------------------
@@ -144,6 +136,7 @@ def authorize(ident: auth.Identity) -> None:
 
 
 def required_level() -> str:
+    """The level the request needs on its actor or alias, whether the caller holds a JWT or a nonce."""
     if request.method in READ_METHODS:
         return codes.READ
     if request.method == "POST" and is_messages_route():
@@ -183,7 +176,7 @@ def resolve_actor(identifier: str, tenant: str) -> str:
     return dbid
 
 
-# -- privileged-field guard (§4.5) --------------------------------------------------------------
+# -- privileged-field guard --------------------------------------------------------------
 BOOL_FIELD, INT_FIELD, TEXT_FIELD = "bool", "int", "text"
 PRIVILEGED_FIELDS = (
     ("privileged", "privileged", BOOL_FIELD, "can make privileged actors"),
@@ -245,7 +238,7 @@ def guarded_request_data() -> dict:
 
 
 def check_privileged_fields(ident: auth.Identity) -> None:
-    """Only admins and privileged users may set resource fields (API ref §4.5)."""
+    """Only admins and privileged users may set resource fields."""
     if ident.is_privileged:
         return
     message = privileged_field_violation(guarded_request_data(), auth.tas_uid_enabled())

@@ -1,6 +1,6 @@
 """Messages: the hot path that feeds actors.
 
-Synchronous messages (API ref §8.6, internals §4.12): with ``?_abaco_synchronous=true`` (any case)
+Synchronous messages: with ``?_abaco_synchronous=true`` (any case)
 the POST waits for the execution's first result, returned as ``application/octet-stream``, or for it
 to be COMPLETE without one, when the logs are returned as text (Flask's default ``text/html``, as
 upstream; ``""`` when there are none). Upstream waited for ever; we wait ``[web] sync_timeout``
@@ -10,7 +10,7 @@ there (a client that retries the POST starts another execution). 408 rather than
 can tell "still running" from a refused request. The wait is event-driven on the results queue
 (a consumer that returns as soon as a result arrives), with the execution status read every
 ``SYNC_STATUS_INTERVAL`` seconds. Upstream's intended precheck (refuse when the mailbox is not
-empty) never worked (it read the wrong queue, internals §8 item 38); it stays off, so clients that
+empty) never worked (it read the wrong queue); it stays off, so clients that
 worked keep working, and the timeout bounds the wait behind a long mailbox.
 """
 from __future__ import annotations
@@ -21,12 +21,11 @@ from typing import Any
 
 from flask import Response, g, jsonify, request
 
-from actors import channels, codes, environment
+from actors import channels, codes, commands, environment
 from actors.config import conf
 from actors.controllers import views
 from actors.controllers.authz import identity
 from actors.controllers.base import check_size, json_body, parse_json, single_values
-from actors.controllers.workers import ensure_one_worker
 from actors.errors import ResourceError, TooLarge
 from actors.lifecycle import ExecutionStatus
 from actors.models import (
@@ -45,7 +44,7 @@ SYNC_TIMEOUT_STATUS = 408
 
 
 def parse_message() -> tuple[Any, str]:
-    """The message and its content type, by upstream's first-match rules (API ref §8.6)."""
+    """The message and its content type, by upstream's first-match rules."""
     body = None
     message_field = request.args.get("message")
     if request.mimetype in FORM_TYPES:  # reading the form of any other body would read the body
@@ -106,11 +105,9 @@ def send_message(actor_id: str) -> Response:
     meta.update(_abaco_username=ident.user, _abaco_api_server=actor["api_server"])
     if ident.jwt_header_name:
         meta["_abaco_jwt_header_name"] = ident.jwt_header_name
+    meta["_abaco_Content_Type"] = content_type
     check_runnable(actor, message, content_type, meta)
-    execution = Execution.create(actor, ident.user)
-    meta.update(_abaco_execution_id=execution["id"], _abaco_Content_Type=content_type)
-    channels.ActorMsgChannel(actor["db_id"]).put_msg(message, meta)
-    ensure_one_worker(actor)
+    execution = commands.send_message(actor, ident.user, message, meta)
     result = {
         "execution_id": execution["id"],
         "msg": "binary - omitted" if content_type == codes.CONTENT_BINARY else message,
@@ -157,7 +154,7 @@ def synchronous_response(actor: dict, execution_id: str, async_result: dict) -> 
 
 def count_messages(actor_id: str) -> Response:
     actor = Actor.get(g.dbid)
-    count = channels.queue_message_count(channels.actor_queue_name(actor["db_id"]))
+    count = channels.ActorMsgChannel(actor["db_id"]).message_count()
     return ok({"messages": count, "_links": views.message_links(actor)})
 
 

@@ -25,7 +25,7 @@ NONCE_FIELD_TYPES = {"level": as_text, "max_uses": as_int, "description": as_tex
 
 
 def nonce_fields() -> dict:
-    """``level``, ``max_uses``/``maxUses`` and ``description``, all optional (API ref §8.7)."""
+    """``level``, ``max_uses``/``maxUses`` and ``description``, all optional."""
     fields = parse_fields(request_fields(), NONCE_FIELD_TYPES)
     if fields.get("description"):
         check_size("max_description_size", fields["description"])

@@ -1,4 +1,4 @@
-"""Permission maps of actors and aliases (API ref §5.8, §8.9). Maps are never case-converted."""
+"""Permission maps of actors and aliases. Maps are never case-converted."""
 from __future__ import annotations
 
 import logging

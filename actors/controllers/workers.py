@@ -6,7 +6,7 @@ import logging
 from flask import Response, g
 
 from actors import codes
-from actors.commands import ensure_one_worker, send_start_command, stop_worker, stop_workers  # noqa: F401
+from actors.commands import send_start_command, stop_worker
 from actors.config import conf
 from actors.controllers import views
 from actors.controllers.base import as_int, request_fields
@@ -20,7 +20,7 @@ from actors.responses import convert_model, ok
 log = logging.getLogger(__name__)
 
 
-# -- resources (admin app, API ref §8.10) -------------------------------------------------------
+# -- resources (admin app) -------------------------------------------------------
 def list_workers(actor_id: str) -> Response:
     Actor.get(g.dbid)
     workers = [convert_model(views.worker_view(w)) for w in Worker.get_workers(g.dbid).values()]

@@ -37,7 +37,7 @@ ACTOR_DEFAULTS: dict[str, Any] = {
     "queue": "default",
     "state": {},
 }
-# what a PUT never changes (API ref §8.4: the name cannot be changed, the owner stays)
+# what a PUT never changes (the name cannot be changed, the owner stays)
 KEPT_ON_UPDATE = ("id", "db_id", "tenant", "api_server", "owner", "name", "create_time", "executions")
 
 
@@ -125,7 +125,7 @@ class Actor:
 
     @staticmethod
     def replace(dbid: str, fields: dict, restart: bool) -> dict:
-        """Full replacement (PUT, API ref §8.4): every user field comes from ``fields`` or reverts to its
+        """Full replacement (PUT): every user field comes from ``fields`` or reverts to its
         default; id, owner, name and create time are kept. ``restart`` (new image or ``force``) sets
         SUBMITTED; otherwise the status stays as it is at write time, read in the same transaction so
         that a READY written by the spawner meanwhile is not overwritten.

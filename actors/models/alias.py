@@ -1,4 +1,4 @@
-"""Aliases: tenant-unique names that stand for an actor id (API ref §5.2, §8.8).
+"""Aliases: tenant-unique names that stand for an actor id.
 
 Records live in ``alias_store[<TENANT>:<alias>]`` (the alias id); their permission maps and nonces
 live in ``permissions_store`` and ``nonce_store`` under the same alias id, beside the maps of actors,
@@ -30,7 +30,7 @@ def alias_id_of(tenant: str, alias: str) -> str:
 
 
 def validate_alias_text(alias: str) -> None:
-    """The rules that don't need the store; the order of the checks is upstream's (§8.8)."""
+    """The rules that don't need the store; the order of the checks is upstream's."""
     if is_hashid(alias):
         raise DAOError(f"Invalid alias: {alias}. An alias may not be a valid actor id; choose another one.")
 

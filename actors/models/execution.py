@@ -133,7 +133,7 @@ class Execution:
     @staticmethod
     def begin_attempt(dbid: str, execution_id: str, worker_id: str, earlier_outcome: str) -> dict:
         """A worker takes the message: count the attempt and, when an earlier one was lost with its
-        worker, say what happened to it in ``previous_attempts`` (DESIGN §4). Atomic."""
+        worker, say what happened to it in ``previous_attempts`` (docs/architecture.md, "Delivery guarantees"). Atomic."""
 
         def take(record: dict) -> dict:
             attempts = int(record.get("attempts") or 0)

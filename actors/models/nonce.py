@@ -1,7 +1,7 @@
 """Nonces: credentials bound to one actor or one alias, with a level and an optional use limit.
 
 Records live in ``nonce_store[<actor dbid or alias id>][<nonce id>]``; a nonce id is
-``<TENANT>_<hashid>`` so the tenant of a bare nonce id is known (API ref §2.5, §5.3).
+``<TENANT>_<hashid>`` so the tenant of a bare nonce id is known.
 
 Fixes of upstream: redemption is one atomic read-check-write (upstream's ``within_transaction``
 was not atomic and concurrent redemptions could overspend ``max_uses``), and ``last_use_time`` is

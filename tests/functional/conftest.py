@@ -199,6 +199,27 @@ def user_name():
     return lambda base: f"{base}-{uuid.uuid4().hex[:6]}"
 
 
+# Users of the JWT server, each with a name of its own per test: owners, other users, an admin.
+@pytest.fixture
+def alice(jwt_api, user_name) -> Api:
+    return jwt_api(user_name("alice"), "user")
+
+
+@pytest.fixture
+def bob(jwt_api, user_name) -> Api:
+    return jwt_api(user_name("bob"), "user")
+
+
+@pytest.fixture
+def carol(jwt_api, user_name) -> Api:
+    return jwt_api(user_name("carol"), "limited")
+
+
+@pytest.fixture
+def admin(jwt_api, user_name) -> Api:
+    return jwt_api(user_name("root"), "admin")
+
+
 @pytest.fixture
 def no_credentials(jwt_server) -> Api:
     """A client of the JWT server that sends no JWT (for nonces and missing-credential checks)."""

@@ -1,5 +1,4 @@
-"""Actors: register with every field of API ref §5.1, validation (§8.2), update (§8.4), links
-(§5.1.1) and utilization (§8.3)."""
+"""Actors: register with every field, validation, update, links and utilization."""
 from __future__ import annotations
 
 import re
@@ -116,7 +115,7 @@ def test_single_hint_string_becomes_a_list(register):
 
 
 def test_field_names_follow_the_case_setting(register):
-    """Input fields are read under the active case only (API ref §2.3)."""
+    """Input fields are read under the active case only."""
     env = f("default_environment")
     ignored = other_spelling("default_environment")
     actor = register(json={"image": TEST_IMAGE, ignored: {"B": "2"}})

@@ -1,4 +1,4 @@
-"""Aliases: CRUD, validation in upstream's order, use in place of actor ids, access rules (API ref §5.2, §8.8)."""
+"""Aliases: CRUD, validation in upstream's order, use in place of actor ids, access rules."""
 from __future__ import annotations
 
 import uuid
@@ -6,21 +6,6 @@ import uuid
 import pytest
 
 from tests.functional.conftest import f
-
-
-@pytest.fixture
-def alice(jwt_api, user_name):
-    return jwt_api(user_name("alice"), "user")
-
-
-@pytest.fixture
-def bob(jwt_api, user_name):
-    return jwt_api(user_name("bob"), "user")
-
-
-@pytest.fixture
-def admin(jwt_api, user_name):
-    return jwt_api(user_name("root"), "admin")
 
 
 def new_alias() -> str:

@@ -1,4 +1,4 @@
-"""Authentication, roles, the privileged-field guard and tenant isolation (API ref §4)."""
+"""Authentication, roles, the privileged-field guard and tenant isolation."""
 from __future__ import annotations
 
 import base64
@@ -11,16 +11,6 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from tests.functional.conftest import TEST_IMAGE, Api, f
 from tests.functional.stacks import ROLES, USER_CLAIM
-
-
-@pytest.fixture
-def alice(jwt_api, user_name):
-    return jwt_api(user_name("alice"), "user")
-
-
-@pytest.fixture
-def admin(jwt_api, user_name):
-    return jwt_api(user_name("root"), "admin")
 
 
 def b64url(data: bytes) -> str:
@@ -137,7 +127,7 @@ def test_only_admins_may_add_workers(alice, admin, jwt_actor):
     admin.call("POST", path, json={"num": 1})
 
 
-# -- privileged-field guard (§4.5) --------------------------------------------------------------
+# -- privileged-field guard --------------------------------------------------------------
 GUARDED = [
     ({"privileged": True}, "can make privileged actors"),
     ({"max_workers": 2}, "can set max workers"),
@@ -275,7 +265,7 @@ def test_a_tenant_header_that_does_not_match_the_jwt_is_refused(jwt_server, jwt_
     assert same.status_code == 200
 
 
-# -- issue 11, item 4: ALL is not a role in JWT mode; a tenant is required --------------------------
+# -- ALL is not a role in JWT mode; a tenant is required -------------------------------------------
 def test_a_jwt_role_claim_of_ALL_grants_nothing(jwt_server, jwt_signer, user_name):
     client = with_token(jwt_server, jwt_signer.token(user_name("mallory"), "ALL"))
     for method, path in (("GET", "/actors"), ("GET", "/actors/admin"), ("POST", "/actors")):
@@ -288,7 +278,7 @@ def test_an_empty_tenant_suffix_is_refused(jwt_server, jwt_signer, user_name):
     assert "tenant" in client.call("GET", "/actors", expect=400)["message"]
 
 
-# -- issue 11, item 3: a JWT-configured server counts as up ---------------------------------------
+# -- a JWT-configured server counts as up ------------------------------------------------------
 def test_the_readiness_check_takes_any_answer(jwt_server):
     """`make up` waits with scripts/lib.sh's http_answers: a JWT server answers 400 without a token
     and is up; a port nobody listens on is not."""

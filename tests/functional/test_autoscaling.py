@@ -1,4 +1,4 @@
-"""Queue-length autoscaling end to end, driven by a real Prometheus (issue 7, API ref §8.11).
+"""Queue-length autoscaling end to end, driven by a real Prometheus ().
 
 The shared stack runs with autoscaling off and must not be disturbed, so this module starts its own
 pair: a web server with ``workers_autoscaling=true`` limited to a tenant of its own

@@ -1,4 +1,4 @@
-"""Conventions every endpoint shares (API ref §1, §2): envelope, 404s and 405s, CORS and OPTIONS
+"""Conventions every endpoint shares: envelope, 404s and 405s, CORS and OPTIONS
 without credentials, double slashes, case, and ``show_traceback``."""
 from __future__ import annotations
 
@@ -66,7 +66,7 @@ def test_unknown_paths_are_404_even_without_credentials(no_credentials, actor):
 
 def test_metrics_are_not_served_on_the_public_port(api):
     """/metrics names every actor and tenant without authentication: only its own listener serves it
-    ([web] metrics_address), which Prometheus scrapes directly (issue 11, item 9)."""
+    ([web] metrics_address), which Prometheus scrapes directly (item 9)."""
     import os
 
     import requests

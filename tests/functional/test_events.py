@@ -1,4 +1,4 @@
-"""Events of actors with a link or a webhook (API ref §6.4, internals §4.11), delivered by the events
+"""Events of actors with a link or a webhook, delivered by the events
 agent of the running stack (``python -m actors.events``, started by scripts/up.sh)."""
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The execution engine with real containers (API ref §6.3, §7, §8.5-8.6; internals §2.6, §4.5-4.8):
+"""The execution engine with real containers:
 environment, JSON and binary messages, results, synchronous messages, limits, mounts, container
 user, logs, state written from inside a container, and workers replaced on update.
 
@@ -89,7 +89,7 @@ def engine_actor(make, script: str = "", **fields) -> dict:
 
 # -- the main stack -----------------------------------------------------------------------------
 def test_environment_precedence(api, make_actor):
-    """default_environment < query parameters < the _abaco_* values set by Abaco (API ref §7.1)."""
+    """default_environment < query parameters < the _abaco_* values set by Abaco."""
     spoof = "spoofed"
     actor = make_actor(**{f("default_environment"): {
         "LEVEL": "default", "DEFAULT_ONLY": "d", "MSG": spoof,

@@ -1,4 +1,4 @@
-"""Executions (API ref §8.5, §5.5-5.6): summary, one execution, force-quit, logs, results and the
+"""Executions: summary, one execution, force-quit, logs, results and the
 legacy POST."""
 from __future__ import annotations
 

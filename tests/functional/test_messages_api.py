@@ -1,4 +1,4 @@
-"""Messages (API ref §8.6): count, purge, and how a POST body becomes a message or a 400."""
+"""Messages: count, purge, and how a POST body becomes a message or a 400."""
 from __future__ import annotations
 
 import http.client

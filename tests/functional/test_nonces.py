@@ -1,4 +1,4 @@
-"""Nonces of actors and aliases: CRUD, validation, redemption as a credential (API ref §4.4, §5.3, §8.7)."""
+"""Nonces of actors and aliases: CRUD, validation, redemption as a credential."""
 from __future__ import annotations
 
 import threading
@@ -9,16 +9,6 @@ import requests
 from tests.functional.conftest import f
 
 TENANT = "DEV-DEVELOP"
-
-
-@pytest.fixture
-def alice(jwt_api, user_name):
-    return jwt_api(user_name("alice"), "user")
-
-
-@pytest.fixture
-def bob(jwt_api, user_name):
-    return jwt_api(user_name("bob"), "user")
 
 
 def make_nonce(client, path: str, **body) -> dict:
@@ -317,7 +307,7 @@ def test_alias_nonces_are_deleted_with_the_alias(alice, jwt_actor, jwt_alias):
     assert alice.result("GET", f"/actors/aliases/{alias}/nonces") == []
 
 
-# -- nonce ids are bearer secrets: shown only up to the caller's level (issue 11, item 7) ---------
+# -- nonce ids are bearer secrets: shown only up to the caller's level (item 7) ---------
 @pytest.fixture
 def nonces_of_every_level(alice, jwt_actor):
     actor = jwt_actor(alice)

@@ -1,22 +1,7 @@
-"""Permission maps of actors and aliases, and what each level allows (API ref §4.6, §5.8, §8.9)."""
+"""Permission maps of actors and aliases, and what each level allows."""
 from __future__ import annotations
 
 import pytest
-
-
-@pytest.fixture
-def alice(jwt_api, user_name):
-    return jwt_api(user_name("alice"), "user")
-
-
-@pytest.fixture
-def bob(jwt_api, user_name):
-    return jwt_api(user_name("bob"), "user")
-
-
-@pytest.fixture
-def carol(jwt_api, user_name):
-    return jwt_api(user_name("carol"), "limited")
 
 
 def grant(owner, path: str, user: str, level: str) -> dict:

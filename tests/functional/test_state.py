@@ -1,4 +1,4 @@
-"""The state API of stateful actors (API ref §8.5, §7.8)."""
+"""The state API of stateful actors."""
 from __future__ import annotations
 
 import uuid

@@ -1,4 +1,4 @@
-"""Tenants whose names share a prefix stay apart (issue 11, item 5).
+"""Tenants whose names share a prefix stay apart (item 5).
 
 Tenant ``DEV`` (header ``X-Jwt-Assertion-DEV``) and tenant ``DEV_STAGING`` (the ``Assertion``
 header, as upstream maps it) once shared store keys: records were keyed ``<tenant>_<name>`` and an

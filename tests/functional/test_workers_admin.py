@@ -1,4 +1,4 @@
-"""Workers of an actor and the admin views (API ref §8.10)."""
+"""Workers of an actor and the admin views."""
 from __future__ import annotations
 
 import uuid
@@ -68,7 +68,7 @@ def test_add_workers_validates_num(api, actor):
 
 
 def test_an_admin_may_give_a_stateful_actor_several_workers(api, make_actor):
-    """As upstream, the admin's number is honoured; the answer says what it means (issue 11, item 15)."""
+    """As upstream, the admin's number is honoured; the answer says what it means (item 15)."""
     stateful = make_actor(stateless=False)
     message = api.call("POST", f"/actors/{stateful['id']}/workers", json={"num": 3})["message"]
     assert "concurrently" in message

@@ -17,14 +17,15 @@ from actors.channels import (
     Channel,
     ChannelError,
     ChannelTimeoutError,
-    ClientsChannel,
     CommandChannel,
     Consumer,
     EventsChannel,
     ExecutionResultsChannel,
     SpawnerWorkerChannel,
     WorkerChannel,
+    connection,
 )
+from tests.rabbit import queue_exists
 
 pytestmark = pytest.mark.unit
 
@@ -78,12 +79,12 @@ def wait_for(condition, timeout: float = 10.0, interval: float = 0.02):
 
 def raw_get(queue: str):
     """basic_get one message (auto-ack) on this thread's pika channel: (method, properties, body)."""
-    return channels._publisher().channel().basic_get(queue, auto_ack=True)
+    return connection._publisher().channel().basic_get(queue, auto_ack=True)
 
 
 def declare_error_code(queue: str, **kwargs) -> int | None:
     """Declare ``queue`` on a throw-away channel; the broker's error code, or None if accepted."""
-    ch = channels._publisher().connection.channel()
+    ch = connection._publisher().connection.channel()
     try:
         ch.queue_declare(queue, **kwargs)
         return None
@@ -130,7 +131,7 @@ def test_messages_persistent_on_durable_queue(qname):
     assert declare_error_code(name, durable=True) is None
 
 
-def test_binary_put_msg_get_one_round_trip(qname):
+def test_binary_put_msg_round_trip_with_headers(qname):
     dbid = f"T_{uuid.uuid4().hex}"
     qname(channels.actor_queue_name(dbid))
     inbox = ActorMsgChannel(dbid)
@@ -143,21 +144,26 @@ def test_binary_put_msg_get_one_round_trip(qname):
     inbox.put_msg({"hello": ["world"]}, {"_abaco_execution_id": "e2", "_abaco_Content_Type": "application/json"})
     inbox.put_msg("text", {"_abaco_execution_id": "e3", "_abaco_Content_Type": "str"})
 
-    value, delivery = inbox.get_one(timeout=5)
-    assert value == {"message": payload, **meta}
-    assert type(value["message"]) is bytes
-    assert delivery.headers == meta
-    assert delivery.content_type == "application/octet-stream"
-    assert delivery.redelivered is False
-    delivery.ack()
-
-    value, delivery = inbox.get_one(timeout=5)
-    assert value == {"message": {"hello": ["world"]}, "_abaco_execution_id": "e2",
-                     "_abaco_Content_Type": "application/json"}
-    delivery.ack()
-    value, delivery = inbox.get_one(timeout=5)
-    assert value == {"message": "text", "_abaco_execution_id": "e3", "_abaco_Content_Type": "str"}
-    delivery.ack()
+    ct = ConsumerThread(inbox)
+    try:
+        received = ct.received[inbox.name]
+        wait_for(lambda: len(received) == 1)
+        value, delivery = received[0]
+        assert value == {"message": payload, **meta}
+        assert type(value["message"]) is bytes
+        assert delivery.headers == meta
+        assert delivery.content_type == "application/octet-stream"
+        assert delivery.redelivered is False
+        delivery.ack()
+        wait_for(lambda: len(received) == 2)
+        assert received[1][0] == {"message": {"hello": ["world"]}, "_abaco_execution_id": "e2",
+                                  "_abaco_Content_Type": "application/json"}
+        received[1][1].ack()
+        wait_for(lambda: len(received) == 3)
+        assert received[2][0] == {"message": "text", "_abaco_execution_id": "e3", "_abaco_Content_Type": "str"}
+        received[2][1].ack()
+    finally:
+        ct.finish()
 
     # through a plain Channel the raw body comes back as bytes carrying the headers
     Channel(inbox.name).put_bytes(b"abc", {"k": "v"})
@@ -173,70 +179,60 @@ def test_get_timeout_raises(qname):
     elapsed = time.monotonic() - start
     assert isinstance(info.value, TimeoutError)
     assert 0.25 <= elapsed < 5
-    with pytest.raises(ChannelTimeoutError):
-        ch.get_one(timeout=0.1)
 
 
-def test_get_one_nack_requeue_redelivers(qname):
+def test_nack_requeue_redelivers(qname):
     ch = Channel(qname())
     ch.put("m")
-    value, delivery = ch.get_one(timeout=5)
-    assert value == "m" and delivery.redelivered is False
-    delivery.nack(requeue=True)
-
-    value, delivery = ch.get_one(timeout=5)
-    assert value == "m" and delivery.redelivered is True
-    delivery.ack()
+    ct = ConsumerThread(ch)
+    try:
+        received = ct.received[ch.name]
+        wait_for(lambda: len(received) == 1)
+        value, delivery = received[0]
+        assert value == "m" and delivery.redelivered is False
+        delivery.nack(requeue=True)
+        wait_for(lambda: len(received) == 2)
+        value, delivery = received[1]
+        assert value == "m" and delivery.redelivered is True
+        delivery.ack()
+        ct.sync()
+    finally:
+        ct.finish()
     assert ch.message_count() == 0
-    with pytest.raises(ChannelTimeoutError):
-        ch.get(timeout=0.1)
 
 
 def test_ack_removes_and_unacked_returns_on_close(qname):
     ch = Channel(qname())
     ch.put("acked")
-    _, delivery = ch.get_one(timeout=5)
-    delivery.ack()
-    channels.close_thread_connection()
-    assert ch.message_count() == 0
-
     ch.put("not acked")
-    _, delivery = ch.get_one(timeout=5)
-    assert ch.message_count() == 0  # in our hands, not ready
-    channels.close_thread_connection()  # the broker takes an unacked message back
+    ct = ConsumerThread(ch)
+    try:
+        received = ct.received[ch.name]
+        wait_for(lambda: len(received) == 1)
+        received[0][1].ack()
+        wait_for(lambda: len(received) == 2)
+        assert ch.message_count() == 0  # in the consumer's hands, not ready
+    finally:
+        ct.finish()  # the broker takes the unacked message back
     wait_for(lambda: ch.message_count() == 1)
-    delivery.ack()  # its connection is gone: a logged no-op
+    received[1][1].ack()  # its connection is gone: a logged no-op
     assert ch.message_count() == 1
     assert ch.get(timeout=5) == "not acked"
 
 
-def test_get_one_delivery_must_be_settled_on_its_thread(qname):
-    ch = Channel(qname())
-    ch.put(1)
-    _, delivery = ch.get_one(timeout=5)
-    errors = []
-    t = threading.Thread(target=lambda: errors.append(pytest.raises(ChannelError, delivery.ack)))
-    t.start()
-    t.join(10)
-    assert len(errors) == 1 and not delivery.settled
-    delivery.ack()
-    assert delivery.settled
-
-
-def test_message_count_and_purge(qname):
+def test_message_count(qname):
     ch = Channel(qname())
     for i in range(3):
         ch.put(i)
     assert ch.message_count() == 3
     assert channels.queue_message_count(ch.name) == 3
-    assert ch.purge() == 3
+    assert len(ch.drain()) == 3
     assert ch.message_count() == 0
 
     missing = qname()
     assert channels.queue_message_count(missing) == 0
     assert Channel(missing).message_count() == 0
-    assert Channel(missing).purge() == 0
-    assert not channels.queue_exists(missing)  # counting does not create it
+    assert not queue_exists(missing)  # counting does not create it
 
 
 def test_drain_returns_what_it_removed(qname):
@@ -253,15 +249,15 @@ def test_drain_returns_what_it_removed(qname):
     assert ch.drain() == []
     missing = qname()
     assert Channel(missing).drain() == []  # a missing queue is not an error ...
-    assert not channels.queue_exists(missing)  # ... and draining does not create it
+    assert not queue_exists(missing)  # ... and draining does not create it
 
 
 def test_delete_removes_queue(qname):
     ch = Channel(qname())
     ch.put("x")
-    assert channels.queue_exists(ch.name)
+    assert queue_exists(ch.name)
     ch.delete()
-    assert not channels.queue_exists(ch.name)
+    assert not queue_exists(ch.name)
     ch.delete()  # missing queue: no error
     channels.delete_queue(qname())
     # the same handle declares the queue again on next use
@@ -276,7 +272,7 @@ def delete_elsewhere(name: str) -> None:
                                          done.append(True)))
     t.start()
     t.join(10)
-    assert done and not channels.queue_exists(name)
+    assert done and not queue_exists(name)
 
 
 def test_put_and_get_after_queue_deleted_elsewhere_redeclare(qname, caplog):
@@ -292,7 +288,7 @@ def test_put_and_get_after_queue_deleted_elsewhere_redeclare(qname, caplog):
     delete_elsewhere(ch.name)
     with pytest.raises(ChannelTimeoutError):  # not a 404: the queue is declared again
         ch.get(timeout=0.2)
-    assert channels.queue_exists(ch.name)
+    assert queue_exists(ch.name)
 
 
 def test_closed_channel_handle_refuses(qname):
@@ -321,7 +317,7 @@ def test_put_sync_reply_round_trip(qname):
     assert seen and seen[0]["value"] == {"x": 1}
     reply_to = seen[0]["reply_to"]
     assert isinstance(reply_to, str) and reply_to.startswith("amq.gen-")
-    assert not channels.queue_exists(reply_to)  # nothing leaks
+    assert not queue_exists(reply_to)  # nothing leaks
 
 
 def test_put_sync_timeout_leaves_nothing(qname):
@@ -332,7 +328,7 @@ def test_put_sync_timeout_leaves_nothing(qname):
     assert time.monotonic() - start < 5
     request = ch.get(timeout=5)
     assert request["value"] == "status"
-    assert not channels.queue_exists(request["reply_to"])
+    assert not queue_exists(request["reply_to"])
     assert channels.reply(request["reply_to"], "ok") is False  # requester gone: dropped, no error
 
 
@@ -454,7 +450,7 @@ def test_consumer_drops_subscription_when_queue_deleted(qname):
         wait_for(lambda: len(ct.received[other]) == 1)
         ct.received[other][0][1].ack()
         ct.sync()
-        assert not channels.queue_exists(q)  # not re-created by a re-subscribe
+        assert not queue_exists(q)  # not re-created by a re-subscribe
     finally:
         ct.finish()
 
@@ -506,7 +502,6 @@ def test_channel_names_follow_upstream():
     assert WorkerChannel("w1").name == "worker_w1" == channels.worker_queue_name("w1")
     assert SpawnerWorkerChannel("w1").name == "spawner_worker_w1" == channels.spawner_worker_queue_name("w1")
     assert ActorMsgChannel("T_a").name == "actor_msg_T_a" == channels.actor_queue_name("T_a")
-    assert ClientsChannel().name == "clients" == channels.clients_queue_name()
     assert EventsChannel().name == "events_channel_default" == channels.events_queue_name()
     assert ExecutionResultsChannel("T_a", "e1").name == "results_T_a_e1" == channels.results_queue_name("T_a", "e1")
 
@@ -531,7 +526,7 @@ def test_execution_results_channel(qname):
 def test_publisher_reconnects_after_cached_connection_closed(qname):
     ch = Channel(qname())
     ch.put("before")
-    pub = channels._publisher()
+    pub = connection._publisher()
     old = pub.connection
     old.close()
     ch.put("after")
@@ -542,13 +537,13 @@ def test_publisher_reconnects_after_cached_connection_closed(qname):
 def test_publisher_retries_once_when_connection_died_unnoticed(qname, caplog):
     ch = Channel(qname())
     ch.put(1)
-    old = channels._publisher().connection
+    old = connection._publisher().connection
     shut_socket(old)
     assert old.is_open  # pika has not noticed yet
     with caplog.at_level(logging.WARNING, logger="actors.channels"):
         ch.put(2)
     assert any("reconnecting" in r.getMessage() for r in caplog.records)
-    assert channels._publisher().connection is not old
+    assert connection._publisher().connection is not old
     assert [ch.get(timeout=5), ch.get(timeout=5)] == [1, 2]
 
 

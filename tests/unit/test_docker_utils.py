@@ -15,7 +15,7 @@ def spec(**fields) -> RunSpec:
 
 
 def test_mount_modes_are_honoured():
-    """Upstream read a key its mounts did not have, so 'ro' mounts were read-write (internals §8 item 22)."""
+    """Upstream read a key its mounts did not have, so 'ro' mounts were read-write."""
     kwargs = host_config_kwargs(spec(mounts=[
         {"host_path": "/data/ro", "container_path": "/ro", "mode": "ro"},
         {"host_path": "/data/rw", "container_path": "/rw", "mode": "rw"},

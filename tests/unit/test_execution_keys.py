@@ -1,4 +1,4 @@
-"""Execution records are found only under their own actor (issue 11, item 5): the key
+"""Execution records are found only under their own actor (item 5): the key
 ``<actor dbid>_<execution id>`` alone could name another tenant's execution when a tenant is called
 ``<tenant>_<actor id>`` and the requested "execution id" holds a ``_``."""
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """JWT verification with tokens written the way an API gateway writes them (tests/gateway_tokens.py),
-expiry, roles and tenant names (issue 11, items 1, 2 and 4)."""
+expiry, roles and tenant names (items 1, 2 and 4)."""
 from __future__ import annotations
 
 import base64

@@ -1,4 +1,4 @@
-"""The alias key migration (issue 11, item 5): records written under ``<TENANT>_<alias>`` move to
+"""The alias key migration (item 5): records written under ``<TENANT>_<alias>`` move to
 ``<TENANT>:<alias>`` with their permissions and nonces; an old alias key that collided with another
 tenant's actor gives that actor its permissions and nonces back. Runs against real Redis, each named
 store in a logical database of its own (as in a deployment), so colliding keys stay apart."""

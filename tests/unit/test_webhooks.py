@@ -1,4 +1,4 @@
-"""Webhooks never reach internal addresses unless the configuration allows them (issue 11, item 8):
+"""Webhooks never reach internal addresses unless the configuration allows them (item 8):
 checked on the URL at registration and on the connected address at delivery, redirects not
 followed. Delivery is tried against a real HTTP server on 127.0.0.1; no traffic leaves the machine
 (public addresses are only validated, never called)."""
