@@ -2,7 +2,7 @@
 # from it; the role is chosen by the command, e.g. `python3 -m actors.spawner`.
 #
 # A machine that can pull images:   docker build -t abaco/core:dev .
-# This project's machines (no registry, DESIGN §6) build through images/core.sh, which amounts to:
+# This project's machines (no registry: images/README.md) build through images/core.sh, which amounts to:
 #   images/wheelhouse.sh
 #   DOCKER_BUILDKIT=0 /usr/bin/docker build --network none \
 #       --build-arg BASE_IMAGE=abaco/python-base:local --build-arg PIP_ARGS=--no-index -t abaco/core:dev .

@@ -1,4 +1,4 @@
-# Abaco: local stack on one Debian machine (DESIGN §6, §7). Every target is idempotent.
+# Abaco: local stack on one Debian machine. Every target is idempotent.
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 .DEFAULT_GOAL := help

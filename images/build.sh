@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Build the project's images without a registry (DESIGN §6), in order:
+# Build the project's images without a registry, in order:
 #   bases    abaco/busybox:local, abaco/python-base:local   (skipped when present, unless --force)
 #   core     .build/wheelhouse, then abaco/core:dev          (layer cache keeps rebuilds to seconds)
 #   samples  abacosamples/test (= jstubbs/abaco_test), abacosamples/py3_sdk, py3_func, wc, sleep_loop

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Build the core image abaco/core:dev (the repo's Dockerfile) without a registry (DESIGN §6): FROM
+# Build the core image abaco/core:dev (the repo's Dockerfile) without a registry: FROM
 # abaco/python-base:local, Python packages from .build/wheelhouse (--no-index), no network in the build.
 # The pip layer is cached, so a rebuild after a change under actors/ takes seconds.
 #

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Build the sample actor images from the local bases, without network (DESIGN §6):
+# Build the sample actor images from the local bases, without network:
 #   abacosamples/test (also tagged jstubbs/abaco_test)   images/abaco_test/   FROM abaco/busybox:local
 #   abacosamples/py3_sdk    the SDK + cloudpickle        images/sdk/          FROM abaco/python-base:local
 #   abacosamples/py3_func   runs a pickled function      images/py3_func/     FROM abacosamples/py3_sdk

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Build the wheelhouse the image builds install from (DESIGN §6: a `pip install` inside a build cannot reach
+# Build the wheelhouse the image builds install from (a `pip install` inside a build cannot reach
 # the package index, so the host downloads and builds every wheel first).
 #
 #   images/wheelhouse.sh [--force] [--with-test | --sdk]

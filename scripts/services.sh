@@ -3,7 +3,7 @@
 #
 #   scripts/services.sh start|stop|status [redis|rabbitmq|docker|all]     (default: all)
 #
-# Rules (DESIGN §6, §6a):
+# Rules:
 #   - A service that already answers is used as it is. Only what this script started gets a pidfile in
 #     .run/pids/, and `stop` stops only those PIDs: a service someone else started is never stopped here.
 #   - Everything listens on 127.0.0.1 only.

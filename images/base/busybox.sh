@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Build abaco/busybox:local without a registry (DESIGN §6): a root filesystem holding Debian's static
+# Build abaco/busybox:local without a registry: a root filesystem holding Debian's static
 # /bin/busybox (package busybox-static) with a symlink for every applet, /tmp, and /etc/passwd and
 # /etc/group with root and nobody, imported with `docker import`. Takes under a second.
 #

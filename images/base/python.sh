@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Build abaco/python-base:local without a registry (DESIGN §6): Debian minbase with python3 and pip made
+# Build abaco/python-base:local without a registry: Debian minbase with python3 and pip made
 # by debootstrap, stripped of apt caches, docs and translations, then `tar | docker import`. About 40 s
 # cold; the downloaded .debs are kept in .build/cache/debootstrap so a --force rebuild skips the download.
 #

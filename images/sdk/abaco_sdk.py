@@ -1,4 +1,4 @@
-"""abaco_sdk: what an actor container uses to talk to Abaco (API reference §7, the container contract).
+"""abaco_sdk: what an actor container uses to talk to Abaco (the container contract of images/README.md).
 
 Standard library only; ``cloudpickle`` is used by :func:`send_python_result` when it is installed (the
 ``abacosamples/py3_sdk`` image has it), plain :mod:`pickle` otherwise. The function names are those of
