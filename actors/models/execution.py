@@ -185,13 +185,6 @@ class Execution:
         return [*(record.get("previous_attempts") or []), entry]
 
     @staticmethod
-    def update_fields(dbid: str, execution_id: str, **fields: Any) -> None:
-        try:
-            stores.executions_store.update_fields(Execution.key(dbid, execution_id), fields)
-        except KeyError:
-            raise ExecutionNotFound(f"Execution not found {execution_id}.") from None
-
-    @staticmethod
     def totals(records: list[dict]) -> dict:
         """Count and summed cpu, io and runtime of ``records``."""
         return {

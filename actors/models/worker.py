@@ -101,6 +101,10 @@ class Worker:
 
     @staticmethod
     def update_fields(dbid: str, worker_id: str, **fields: Any) -> None:
+        """Write fields other than the status (which only ``set_status`` moves)."""
+        if "status" in fields:
+            raise ValueError("a worker's status is written by Worker.set_status only")
+
         def change(workers: dict) -> dict:
             if worker_id not in workers:
                 raise WorkerNotFound(f"Worker {worker_id} not found.")
