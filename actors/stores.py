@@ -42,6 +42,7 @@ STORES: dict[str, _Spec] = {
     "permissions_store": _Spec("mongo", 7, "2"),
     "executions_store": _Spec("mongo", 8, "3"),
     "clients_store": _Spec("mongo", 9, "4"),
+    "hosts_store": _Spec("redis", 10, "5"),  # ours: each compute host's heartbeat
 }
 BACKENDS = ("redis", "mongo")
 DEFAULT_LOG_EX = 43200

@@ -2,13 +2,18 @@
 # Start, stop and report the services Abaco needs on this machine: Redis, RabbitMQ and a Docker daemon.
 #
 #   scripts/services.sh start|stop|status [redis|rabbitmq|docker|all]     (default: all)
+#   scripts/services.sh start|stop|status docker2                          a second Docker daemon
+#
+# docker2 is a second daemon beside the first, as a second compute host on this one machine: its own
+# --data-root, --exec-root, --pidfile, containerd and socket (ABACO_DOCKER2_SOCKET, default
+# /var/run/abaco-docker2.sock), the same "bridge": "none" and no iptables. It is not part of `all`.
 #
 # Rules:
 #   - A service that already answers is used as it is. Only what this script started gets a pidfile in
 #     .run/pids/, and `stop` stops only those PIDs: a service someone else started is never stopped here.
 #   - Everything listens on 127.0.0.1 only.
-#   - Never a second dockerd beside a running one (a daemon with "bridge": "none" deletes the docker0
-#     interface the other one uses).
+#   - Never a second dockerd beside a running one that has a docker0 bridge (a daemon with
+#     "bridge": "none" deletes the interface the other one uses); docker2 starts only beside ours.
 #
 # Settings (environment):
 #   ABACO_REDIS_PORT   (6379)              Redis port
@@ -28,6 +33,8 @@ RABBIT_BASE="/var/lib/rabbitmq/abaco-$RABBIT_PORT"
 RABBIT_LOGDIR="/var/log/rabbitmq/abaco-$RABBIT_PORT"
 RABBIT_PIDFILE="$RABBIT_BASE/rabbitmq.pid"
 DOCKERD="/usr/sbin/dockerd"
+DOCKER2_SOCKET="${ABACO_DOCKER2_SOCKET:-/var/run/abaco-docker2.sock}"
+DOCKER2_ROOT="${ABACO_DOCKER2_ROOT:-/var/lib/abaco-docker2}"
 
 usage() {
     echo "usage: $0 start|stop|status [redis|rabbitmq|docker|all]" >&2
@@ -316,6 +323,51 @@ status_docker() {
     fi
 }
 
+# ============================================================================ docker2: a second daemon
+
+docker2_answers() { "$DOCKER" -H "unix://$DOCKER2_SOCKET" info >/dev/null 2>&1; }
+
+start_docker2() {
+    local pid
+    if docker2_answers; then
+        log "docker2: already answering on $DOCKER2_SOCKET${pid:+ (ours, pid $pid)}"
+        return 0
+    fi
+    docker_answers && [[ "$("$DOCKER" info -f '{{.Name}}' 2>/dev/null)" ]] || die "docker2: start the first daemon first"
+    if ip link show docker0 >/dev/null 2>&1; then
+        die "docker2: a docker0 bridge exists; a daemon with \"bridge\": \"none\" beside it would delete it"
+    fi
+    local conf="$ABACO_RUN/docker2/daemon.json" logfile="$ABACO_LOGS/dockerd2.log"
+    write_daemon_json "$conf"
+    ensure_run_dirs
+    mkdir -p "$DOCKER2_ROOT/data" "$DOCKER2_ROOT/exec"
+    log "docker2: starting a second dockerd on $DOCKER2_SOCKET (data $DOCKER2_ROOT, log $logfile)"
+    setsid "$DOCKERD" --config-file "$conf" --pidfile "$(pidfile_path docker2)" -H "unix://$DOCKER2_SOCKET" \
+        --data-root "$DOCKER2_ROOT/data" --exec-root "$DOCKER2_ROOT/exec" \
+        --containerd-namespace abaco2 --containerd-plugins-namespace abaco2-plugins \
+        </dev/null >>"$logfile" 2>&1 &
+    wait_for --log "$logfile" "the second dockerd to answer" 60 docker2_answers
+    log "docker2: running (ours, pid $(read_pidfile docker2))"
+}
+
+stop_docker2() {
+    if owned_pid docker2 >/dev/null; then
+        stop_pidfile docker2 30 '^dockerd$'
+    else
+        log "docker2: not running (or not ours)"
+    fi
+}
+
+status_docker2() {
+    local pid
+    if pid="$(owned_pid docker2)"; then
+        docker2_answers && echo "docker2   running      ours (pid $pid)  $DOCKER2_SOCKET" ||
+            echo "docker2   NOT ANSWERING  ours (pid $pid)"
+    else
+        echo "docker2   not running"
+    fi
+}
+
 # ================================================================================================ main
 
 main() {
@@ -324,7 +376,7 @@ main() {
     local services
     case "$target" in
         all) services=(redis rabbitmq docker) ;;
-        redis | rabbitmq | docker) services=("$target") ;;
+        redis | rabbitmq | docker | docker2) services=("$target") ;;
         *) usage ;;
     esac
     local s

@@ -18,12 +18,13 @@ from actors.models.common import (
                                   now_epoch,
 )
 from actors.models.execution import Execution, Logs
+from actors.models.host import Host
 from actors.models.nonce import Nonce, nonce_tenant
 from actors.models.permission import Permission
 from actors.models.worker import Worker
 
 __all__ = [
-    "ACTOR_DEFAULTS", "Actor", "Alias", "Execution", "Logs", "Nonce", "Permission", "Worker", "alias_id_of",
+    "ACTOR_DEFAULTS", "Actor", "Alias", "Execution", "Host", "Logs", "Nonce", "Permission", "Worker", "alias_id_of",
     "api_server_for", "dbid_of", "display_id", "display_time", "is_hashid", "new_id", "nonce_tenant",
     "now_epoch",
 ]

@@ -14,7 +14,7 @@ from actors.store import RedisStore
 
 pytestmark = pytest.mark.unit
 
-NAMES = {"actors_store": 10, "alias_store": 11, "permissions_store": 12, "nonce_store": 13}
+NAMES = {"actors_store": 11, "alias_store": 12, "permissions_store": 13, "nonce_store": 14}
 VICTIM_ACTOR = "DEV_STAGING_NolBaJ5y6714M"  # tenant DEV_STAGING, actor NolBaJ5y6714M
 
 
