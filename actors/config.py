@@ -6,7 +6,9 @@ The file is found, in order, at ``$ABACO_CONF``, ``/service.conf`` (how worker c
 
 Any option can be overridden by an environment variable named ``<section>_<option>`` exactly as the
 option is written in the code (for example ``web_case`` or ``spawner_host_id``); the override wins
-over the file. This module is the only place that reads the environment for settings.
+over the file. A few options also answer to the names upstream's deployments export (see
+:data:`ENV_ALIASES`, e.g. ``redis_password``). This module is the only place that reads the
+environment for settings.
 
 Booleans are parsed one way everywhere (upstream mixed ``== "true"`` with plain truthiness, which
 made the string ``False`` true): ``true/yes/on/1`` and ``false/no/off/0``, in any case.
@@ -24,6 +26,15 @@ _TRUE = {"true", "yes", "on", "1"}
 _FALSE = {"false", "no", "off", "0"}
 
 _MISSING = object()
+
+# Environment names upstream's compose files and Ansible roles export for options that do not follow
+# the <section>_<option> rule. The regular name still wins; an empty value counts as unset (upstream's
+# compose files pass `redis_password=` when there is none).
+ENV_ALIASES = {
+    ("store", "redis_password"): "redis_password",
+    ("store", "mongo_password"): "mongo_password",
+}
+HOST_ID_ENV_VAR = "SPAWNER_HOST_ID"
 
 
 class ConfigError(RuntimeError):
@@ -71,6 +82,9 @@ class Config:
         env_name = f"{section}_{option}"
         if env_name in self.environ:
             return self.environ[env_name]
+        alias = ENV_ALIASES.get((section, option))
+        if alias and self.environ.get(alias):
+            return self.environ[alias]
         try:
             return self._parser.get(section, option)
         except (configparser.NoSectionError, configparser.NoOptionError):
@@ -117,7 +131,9 @@ class Config:
         The spawner hands these to worker containers so every process of a deployment sees the
         same settings."""
         prefixes = tuple(f"{s}_" for s in self._parser.sections())
-        return {k: v for k, v in self.environ.items() if prefixes and k.startswith(prefixes)}
+        aliases = set(ENV_ALIASES.values())
+        return {k: v for k, v in self.environ.items()
+                if (prefixes and k.startswith(prefixes)) or (k in aliases and v)}
 
     def section(self, section: str) -> dict[str, str]:
         """All options of a section as read from the file (without env overrides)."""
@@ -141,6 +157,13 @@ def conf() -> Config:
     if _config is None:
         return load()
     return _config
+
+
+def host_id() -> str:
+    """This compute host's identity: ``$SPAWNER_HOST_ID``, else ``[spawner] host_id`` (default ``0``).
+    It is stamped on the worker records and the containers a host's agents make."""
+    c = conf()
+    return c.environ.get(HOST_ID_ENV_VAR) or c.get("spawner", "host_id", "0")
 
 
 def tag() -> str:

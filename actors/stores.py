@@ -8,7 +8,9 @@ Every store has both a Redis logical DB and a Mongo collection, so any store can
 Connection options come from ``[store]``: ``redis_host``, ``redis_port`` (required when a store
 uses Redis), ``redis_password``, ``mongo_host``, ``mongo_port`` (required when a store uses Mongo),
 ``mongo_user``, ``mongo_password``, ``mongo_database`` (default ``abaco``). Passwords are read
-through the config only (env ``store_redis_password`` / ``store_mongo_password``). ``[web] log_ex``
+through the config only, which also takes them from the environment under upstream's names
+``redis_password`` / ``mongo_password`` (or ``store_redis_password``); a Mongo password without a
+``mongo_user`` logs in as ``admin``, the root user docker-compose-local-db.yml creates. ``[web] log_ex``
 (default 43200) is the default expiry of ``logs_store``.
 
 Stores are created on first use, so importing this module connects to nothing::
@@ -46,6 +48,7 @@ STORES: dict[str, _Spec] = {
 }
 BACKENDS = ("redis", "mongo")
 DEFAULT_LOG_EX = 43200
+DEFAULT_MONGO_USER = "admin"
 
 _cache: dict[str, AbstractStore] = {}
 _lock = threading.Lock()
@@ -68,10 +71,19 @@ def _build(name: str) -> AbstractStore:
     if backend_of(name) == "redis":
         return RedisStore(c.get("store", "redis_host"), c.get_int("store", "redis_port"), spec.redis_db,
                           password=c.get("store", "redis_password", None) or None, ex=ex)
+    password = c.get("store", "mongo_password", None) or None
+    user = c.get("store", "mongo_user", None) or (DEFAULT_MONGO_USER if password else None)
     return MongoStore(c.get("store", "mongo_host"), c.get_int("store", "mongo_port"),
                       database=c.get("store", "mongo_database", "abaco"), collection=spec.collection,
-                      user=c.get("store", "mongo_user", None) or None,
-                      password=c.get("store", "mongo_password", None) or None, ex=ex)
+                      user=user, password=password, ex=ex)
+
+
+def describe_layout() -> str:
+    """Where the stores live, in one line for start-up logs."""
+    in_mongo = [name for name in STORES if backend_of(name) == "mongo"]
+    if not in_mongo:
+        return "every store is in Redis (none in MongoDB)"
+    return f"in MongoDB: {', '.join(in_mongo)}; every other store in Redis"
 
 
 def get_store(name: str) -> AbstractStore:

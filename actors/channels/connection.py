@@ -17,7 +17,7 @@ import os
 import threading
 import time
 from typing import Any, Callable
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import pika
 import pika.exceptions as pex
@@ -64,8 +64,17 @@ class ChannelUnroutableError(ChannelError):
 # -- connections ------------------------------------------------------------------------------
 
 def rabbit_uri() -> str:
-    """The AMQP URI from ``[rabbit] uri``."""
-    return conf().get("rabbit", "uri", DEFAULT_URI)
+    """The AMQP URI from ``[rabbit] uri``, with ``[rabbit] user`` / ``password`` (env ``rabbit_user``,
+    ``rabbit_password``) put in when set: they replace any credentials the URI holds."""
+    c = conf()
+    uri = c.get("rabbit", "uri", DEFAULT_URI)
+    user, password = c.get("rabbit", "user", ""), c.get("rabbit", "password", "")
+    if not (user or password):
+        return uri
+    parts = urlsplit(uri)
+    host = parts.netloc.rpartition("@")[2]
+    credentials = f"{quote(user or parts.username or 'guest', safe='')}:{quote(password, safe='')}"
+    return urlunsplit(parts._replace(netloc=f"{credentials}@{host}"))
 
 
 def _redact(uri: str) -> str:

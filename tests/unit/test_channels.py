@@ -552,3 +552,13 @@ def test_connect_gives_up_after_timeout():
     with pytest.raises(ChannelError):
         channels.connect("amqp://127.0.0.1:1", timeout=0.5)
     assert time.monotonic() - start < 5
+
+
+def test_rabbit_credentials_go_into_the_uri(monkeypatch):
+    """[rabbit] user / password (env rabbit_user, rabbit_password) replace the URI's credentials."""
+    monkeypatch.setenv("rabbit_uri", "amqp://old:x@127.0.0.1:5672/%2F")
+    monkeypatch.setenv("rabbit_user", "abaco")
+    monkeypatch.setenv("rabbit_password", "p@ss word")
+    assert channels.rabbit_uri() == "amqp://abaco:p%40ss%20word@127.0.0.1:5672/%2F"
+    monkeypatch.delenv("rabbit_user")
+    assert channels.rabbit_uri() == "amqp://old:p%40ss%20word@127.0.0.1:5672/%2F"

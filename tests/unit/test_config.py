@@ -97,3 +97,28 @@ def test_shipped_configs_parse():
         c = Config(name, environ={})
         assert c.get("web", "access_control") in ("none", "jwt")
         assert c.get_list("spawner", "host_queues")
+
+
+def test_upstream_password_names_are_read(conf_file):
+    """upstream's deployments export redis_password / mongo_password; store_<option> still wins, and
+    an empty value (what upstream's compose files pass when there is none) counts as unset."""
+    assert Config(conf_file, environ={"redis_password": "r", "mongo_password": "m"}).get("store", "redis_password") == "r"
+    assert Config(conf_file, environ={"mongo_password": "m"}).get("store", "mongo_password") == "m"
+    both = Config(conf_file, environ={"redis_password": "r", "store_redis_password": "s"})
+    assert both.get("store", "redis_password") == "s"
+    assert Config(conf_file, environ={"redis_password": ""}).get("store", "redis_password", "file") == "file"
+
+
+def test_workers_are_handed_the_upstream_password_names(conf_file):
+    c = Config(conf_file, environ={"redis_password": "r", "mongo_password": "", "web_case": "snake"})
+    assert c.env_overrides() == {"redis_password": "r", "web_case": "snake"}
+
+
+def test_host_id_from_env_then_file(monkeypatch, tmp_path):
+    path = tmp_path / "c.conf"
+    path.write_text("[spawner]\nhost_id: compute-1\n")
+    monkeypatch.delenv("SPAWNER_HOST_ID", raising=False)
+    monkeypatch.setattr(config, "_config", Config(str(path)))
+    assert config.host_id() == "compute-1"
+    monkeypatch.setenv("SPAWNER_HOST_ID", "compose")
+    assert config.host_id() == "compose"
