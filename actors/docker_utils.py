@@ -15,7 +15,7 @@ import requests
 from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 
 from actors.accounting import Usage
-from actors.config import conf, tag
+from actors.config import conf, host_id, tag
 from actors.errors import DockerError, DockerStartContainerError, DockerStopContainerError
 
 log = logging.getLogger(__name__)
@@ -24,6 +24,9 @@ ROLE_LABEL = "org.abaco.role"
 ACTOR_LABEL = "org.abaco.actor"
 WORKER_LABEL = "org.abaco.worker"
 EXECUTION_LABEL = "org.abaco.execution"
+# the [spawner] host_id of the agents that made the container: each host's health agent (and
+# scripts/down.sh) removes only its own, so two stacks can share one Docker daemon
+HOST_LABEL = "org.abaco.host_id"
 
 WORKER_CGROUP_ROOT = "/host_cgroup"
 
@@ -128,7 +131,8 @@ def create_worker_container(actor_dbid: str, worker_id: str, environment: dict) 
     if not conf_host_path or not os.path.isfile(conf_host_path):
         raise DockerError(f"The configuration file to give workers was not found: {conf_host_path!r}.")
     volumes = {
-        socket_path(): {"bind": "/var/run/docker.sock", "mode": "rw"},
+        # at the same path, so the worker's [docker] dd (handed on through env overrides) reaches it
+        socket_path(): {"bind": socket_path(), "mode": "rw"},
         conf_host_path: {"bind": "/service.conf", "mode": "ro"},
     }
     for option in ("socket_host_path_dir", "fifo_host_path_dir"):
@@ -150,7 +154,7 @@ def create_worker_container(actor_dbid: str, worker_id: str, environment: dict) 
             name=container_name("worker", actor_dbid, worker_id),
             environment={**environment, "ABACO_CONF": "/service.conf"},
             volumes=volumes,
-            labels={ROLE_LABEL: "worker", ACTOR_LABEL: actor_dbid, WORKER_LABEL: worker_id},
+            labels={ROLE_LABEL: "worker", HOST_LABEL: host_id(), ACTOR_LABEL: actor_dbid, WORKER_LABEL: worker_id},
             auto_remove=c.get_bool("workers", "auto_remove", True),
             detach=True,
             **network_kwargs(c.get("spawner", "docker_network", "")),
@@ -207,12 +211,13 @@ def list_containers(**labels: str) -> list[dict]:
     return client().api.containers(all=True, filters=filters)
 
 
-def container_events(role: str, actions: list[str]):
-    """Docker's events for the containers of one Abaco role (``worker`` or ``actor``), as they happen:
-    iterate it for event dicts, ``close()`` it to stop. Raises DockerError if the daemon is out of reach."""
+def container_events(role: str, actions: list[str], host: str):
+    """Docker's events for the containers of one Abaco role (``worker`` or ``actor``) made on ``host``
+    (a host id), as they happen: iterate it for event dicts, ``close()`` it to stop. Raises DockerError
+    if the daemon is out of reach."""
     try:
         return client().events(decode=True, filters={
-            "type": "container", "event": actions, "label": f"{ROLE_LABEL}={role}"})
+            "type": "container", "event": actions, "label": [f"{ROLE_LABEL}={role}", f"{HOST_LABEL}={host}"]})
     except (APIError, DockerException, requests.exceptions.RequestException) as e:
         raise DockerError(f"Could not follow Docker's events: {explain(e)}") from e
 
@@ -289,7 +294,7 @@ def create_actor_container(spec: RunSpec):
     created = api.create_container(
         spec.image,
         environment=env_list(spec.environment),
-        labels={ROLE_LABEL: "actor", **spec.labels},
+        labels={ROLE_LABEL: "actor", HOST_LABEL: host_id(), **spec.labels},
         user=user,
         detach=True,
         host_config=api.create_host_config(binds=binds, **kwargs),

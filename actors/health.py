@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 from actors import channels, codes, docker_utils, lifecycle, logs, migrations
 from actors.commands import discard_worker, ensure_one_worker, replace_worker, stop_worker
-from actors.config import conf
+from actors.config import conf, host_id
 from actors.errors import ActorNotFound, DockerError, ExecutionNotFound, WorkerException
 from actors.lifecycle import EXECUTION, WORKER, ActorStatus, WorkerStatus
 from actors.models import Actor, Execution, Worker, now_epoch
@@ -52,7 +52,7 @@ class Report:
 class HealthAgent:
     def __init__(self):
         c = conf()
-        self.host_id = c.environ.get("SPAWNER_HOST_ID") or c.get("spawner", "host_id", "0")
+        self.host_id = host_id()
         self.interval = c.get_float("health", "interval", 30.0)
         self.ping_timeout = c.get_float("health", "ping_timeout", 5.0)
         self.start_timeout = c.get_float("health", "worker_start_timeout", 300.0)
@@ -90,7 +90,7 @@ class HealthAgent:
         backoff = 1.0
         while not self.stopping.is_set():
             try:
-                self._events = docker_utils.container_events("worker", ["die"])
+                self._events = docker_utils.container_events("worker", ["die"], self.host_id)
                 backoff = 1.0
                 for event in self._events:
                     labels = (event.get("Actor") or {}).get("Attributes") or {}
@@ -213,8 +213,9 @@ class HealthAgent:
         report.removed.append(worker_id)
 
     def remove_orphan_containers(self, report: Report) -> None:
-        """Worker and actor containers whose actor or worker record is gone."""
-        containers = docker_utils.list_containers(**{docker_utils.ROLE_LABEL: ""})
+        """Worker and actor containers of this host whose actor or worker record is gone (another
+        host's containers belong to records this host may not see)."""
+        containers = docker_utils.list_containers(**{docker_utils.ROLE_LABEL: "", docker_utils.HOST_LABEL: self.host_id})
         # records read again after the listing: a container is made after its records, so this read
         # sees the records of every container listed (the pass's earlier snapshot may predate them)
         actors = {a["db_id"]: a for a in Actor.list_all()}

@@ -14,7 +14,7 @@ import time
 from actors import channels, codes, docker_utils, logs, notify
 from actors.agent import PooledAgent
 from actors.commands import discard_worker
-from actors.config import conf
+from actors.config import conf, host_id
 from actors.errors import ActorNotFound, DockerError, IllegalTransition, WorkerException, WorkerNotFound
 from actors.lifecycle import WORKER, ActorStatus, WorkerStatus
 from actors.models import Actor, Worker, now_epoch
@@ -42,7 +42,7 @@ class Spawner(PooledAgent):
         c = conf()
         super().__init__(c.get_int("spawner", "concurrency", 4), thread_name_prefix="spawn")
         self.queue = queue
-        self.host_id = c.environ.get("SPAWNER_HOST_ID") or c.get("spawner", "host_id", "0")
+        self.host_id = host_id()
         self.host_ip = c.get("spawner", "host_ip", "127.0.0.1")
         self.start_timeout = c.get_float("spawner", "worker_start_timeout", 60.0)
         self.lost_start_retries = c.get_int("spawner", "lost_start_retries", 2)

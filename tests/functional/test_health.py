@@ -12,7 +12,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 os.environ.setdefault("ABACO_CONF", str(ROOT / "local-dev.conf"))
 
-from actors.config import conf  # noqa: E402
+from actors import docker_utils  # noqa: E402
+from actors.config import conf, host_id  # noqa: E402
 from actors.health import HealthAgent  # noqa: E402
 from actors.lifecycle import WorkerStatus  # noqa: E402
 from actors.models import Worker, now_epoch  # noqa: E402
@@ -89,13 +90,38 @@ def test_idle_worker_past_ttl_is_stopped(api, make_actor):
              what="the idle worker to stop")
 
 
+def orphan_labels(host: str) -> dict:
+    return {"org.abaco.role": "actor", "org.abaco.host_id": host, "org.abaco.actor": "gone_actor",
+            "org.abaco.worker": "goneworker"}
+
+
 def test_orphaned_container_is_removed(docker_client):
-    container = docker_client.containers.create(
-        "abacosamples/test", labels={"org.abaco.role": "actor", "org.abaco.actor": "gone_actor",
-                                     "org.abaco.worker": "goneworker"})
+    container = docker_client.containers.create("abacosamples/test", labels=orphan_labels(host_id()))
     report = HealthAgent().check_once()
     assert container.id[:12] in report.containers_removed
     assert not docker_client.containers.list(all=True, filters={"id": container.id})
+
+
+def test_containers_of_another_host_are_left_alone(docker_client):
+    """Another stack on the same daemon (the compose stack, host id ``compose``) keeps records this
+    health agent cannot see: its containers are not orphans here."""
+    other = docker_client.containers.create("abacosamples/test", labels=orphan_labels(f"other-{uuid.uuid4().hex[:6]}"))
+    try:
+        assert other.id[:12] not in HealthAgent().check_once().containers_removed
+        assert docker_client.containers.list(all=True, filters={"id": other.id})
+    finally:
+        other.remove(force=True)
+
+
+def test_the_event_watch_sees_only_this_hosts_containers(docker_client):
+    agent = HealthAgent()
+    events = docker_utils.container_events("actor", ["destroy"], agent.host_id)
+    try:
+        for host in (f"other-{uuid.uuid4().hex[:6]}", agent.host_id):  # the other host's goes first
+            docker_client.containers.create("abacosamples/test", labels=orphan_labels(host)).remove()
+        assert next(iter(events))["Actor"]["Attributes"]["org.abaco.host_id"] == agent.host_id
+    finally:
+        events.close()
 
 
 def test_ipc_folders_of_gone_workers_are_removed():

@@ -5,6 +5,7 @@ import pytest
 
 from actors import docker_utils
 from actors.accounting import Usage
+from actors.config import host_id
 from actors.docker_utils import RunSpec, env_list, host_config_kwargs, usage_from_stats
 
 pytestmark = pytest.mark.unit
@@ -76,6 +77,7 @@ def test_the_actor_container_is_created_as_specified(tmp_path):
         config, host = attrs["Config"], attrs["HostConfig"]
         assert "MSG=hi" in config["Env"] and "EMPTY" in config["Env"]
         assert config["Labels"]["org.abaco.role"] == "actor" and config["Labels"]["org.abaco.execution"] == "e1"
+        assert config["Labels"]["org.abaco.host_id"] == host_id()
         assert config["User"] == "4321:4321"
         assert host["Binds"] == [f"{tmp_path / 'ro'}:/data:ro"]
         assert host["Memory"] == 64 * 1024 * 1024 and host["NetworkMode"] == "none"
