@@ -2,21 +2,37 @@
 from __future__ import annotations
 
 import collections
+import inspect
 import os
 import threading
 import time
 import uuid
+from pathlib import Path
 from typing import Any, Callable
 
 import docker
 import pytest
 import requests
 
-BASE_URL = os.environ.get("ABACO_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
+ROOT = Path(__file__).resolve().parents[2]
+# `base_url` and `case` are the names upstream's testsuite image reads (Dockerfile-test)
+BASE_URL = (os.environ.get("ABACO_BASE_URL") or os.environ.get("base_url") or "http://127.0.0.1:8000").rstrip("/")
 TEST_IMAGE = os.environ.get("ABACO_TEST_IMAGE", "abacosamples/test")
 TENANT = os.environ.get("ABACO_TEST_TENANT", "dev_staging")
-# The suite runs once per `case` setting: ABACO_TEST_CASE=camel runs it against a camel-case server.
-CASE = os.environ.get("ABACO_TEST_CASE", "snake")
+# The case the stack at BASE_URL serves: `case` says so (upstream: the stack was configured for it).
+STACK_CASE = os.environ.get("case") or os.environ.get("ABACO_TEST_STACK_CASE", "snake")
+# The suite runs once per case: ABACO_TEST_CASE=camel against a snake stack starts a camel-case server.
+CASE = os.environ.get("ABACO_TEST_CASE") or STACK_CASE
+# The stack's configuration, for the tests that start servers or agents of their own beside it or
+# read its stores: $ABACO_CONF, else the repository's local-dev.conf, else /etc/service.conf (where
+# the testsuite image gets it mounted). None: only the tests that talk HTTP to BASE_URL run.
+STACK_CONF = next((p for p in (os.environ.get("ABACO_CONF"), str(ROOT / "local-dev.conf"), "/etc/service.conf")
+                   if p and os.path.isfile(p)), None)
+NEEDS_STACK_FIXTURES = {"jwt_server", "docker_client"}
+# Set when BASE_URL is nginx (the compose stack): the admin app's own address, for /admin/dashboard,
+# which nginx does not route (as upstream's did not).
+ADMIN_URL = os.environ.get("ABACO_TEST_ADMIN_URL") or BASE_URL
+BEHIND_NGINX = ADMIN_URL != BASE_URL
 # Ports of the extra servers the suite starts; set them when two test sessions share a machine.
 JWT_PORT = int(os.environ.get("ABACO_TEST_JWT_PORT", "8011"))
 CAMEL_PORT = int(os.environ.get("ABACO_TEST_CAMEL_PORT", "8012"))
@@ -34,6 +50,19 @@ def pytest_collection_modifyitems(items):
     for item in items:
         if "/functional/" in str(item.fspath):
             item.add_marker(pytest.mark.functional)
+            if STACK_CONF is None and needs_the_stack_host(item):
+                item.add_marker(pytest.mark.skip(reason="needs the stack's configuration (mount it at "
+                                                        "/etc/service.conf or set ABACO_CONF)"))
+
+
+def needs_the_stack_host(item) -> bool:
+    """Whether a test starts servers or agents of its own, reads the stores or drives Docker: it
+    uses such a fixture, or its module holds something of the actors package or of stacks.py."""
+    if NEEDS_STACK_FIXTURES & set(getattr(item, "fixturenames", ())):
+        return True
+    names = vars(item.module).values() if getattr(item, "module", None) else ()
+    return any((getattr(v, "__name__", "") if inspect.ismodule(v) else getattr(v, "__module__", "") or "")
+               .startswith(("actors", "tests.functional.stacks")) for v in names)
 
 
 class Api:
@@ -79,12 +108,12 @@ def api() -> Api:
         requests.get(BASE_URL + "/actors", timeout=5)
     except requests.ConnectionError:
         pytest.fail(f"The Abaco stack is not answering at {BASE_URL}; start it with `make up`.")
-    if CASE != "camel":
+    if CASE == STACK_CASE:
         yield Api(BASE_URL)
         return
     from tests.functional.stacks import WebServer
 
-    server = WebServer(CAMEL_PORT, {"web_case": "camel"})
+    server = WebServer(CAMEL_PORT, {"web_case": CASE})
     yield Api(server.base_url)
     server.stop()
 
@@ -128,7 +157,7 @@ def jwt_api(jwt_server, jwt_signer):
 
 @pytest.fixture(scope="session")
 def docker_client():
-    return docker.DockerClient(base_url="unix://var/run/docker.sock", version="auto")
+    return docker.DockerClient(base_url=os.environ.get("DOCKER_HOST", "unix://var/run/docker.sock"), version="auto")
 
 
 class ContainerRuns:

@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.functional.conftest import TEST_IMAGE, f, wait_for, wait_for_actor_status, wait_for_execution
+from tests.functional.conftest import BEHIND_NGINX, TEST_IMAGE, f, wait_for, wait_for_actor_status, wait_for_execution
 
 
 @pytest.fixture(scope="module")
@@ -130,6 +130,7 @@ def test_bodies_that_are_no_message_are_400(api, actor, kwargs):
     assert post_error(api, actor, **kwargs)
 
 
+@pytest.mark.skipif(BEHIND_NGINX, reason="nginx buffers a chunked body and hands it on with a Content-Length")
 def test_binary_message_needs_content_length(api, actor):
     chunks = iter([b"chunked ", b"body"])  # requests sends a generator chunked, without Content-Length
     message = post_error(api, actor, data=chunks, headers={"Content-Type": "application/octet-stream"})
