@@ -3,7 +3,8 @@ SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 .DEFAULT_GOAL := help
 
-.PHONY: help up down restart test bench services services-stop services-status images images-force
+.PHONY: help up down restart test bench services services-stop services-status images images-force \
+	compose-build compose-up compose-down compose-test compose-test-full
 
 help:
 	@echo "make up               install what is missing, start the whole stack, print the base URL"
@@ -15,6 +16,10 @@ help:
 	@echo "make services-status  one line per service"
 	@echo "make images           build the local images (bases when missing, wheelhouse, core, samples)"
 	@echo "make images-force     same, rebuilding the base images and the wheelhouse"
+	@echo "make compose-up       the stack in containers (docker-compose.yml), building what is missing"
+	@echo "make compose-down     take it down, with the worker and actor containers it made"
+	@echo "make compose-test     the compose suite: images, stacks in snake and camel case, testsuite image (tests/compose)"
+	@echo "make compose-test-full  the same with every functional test in both cases"
 
 # ---- services ------------------------------------------------------------------------------------
 services:
@@ -59,3 +64,21 @@ ifeq ($(strip $(PYTEST_ARGS)),)
 else
 	.venv/bin/python -m pytest $(PYTEST_ARGS)
 endif
+
+# ---- the containerised stack (README "Run it in containers") --------------------------------------
+compose-build:
+	scripts/compose.sh build --testsuite
+
+compose-up:
+	scripts/compose.sh up
+
+compose-down:
+	scripts/compose.sh down
+
+# The compose suite runs on ports of its own, beside `make up`'s stack; it needs the test venv.
+compose-test:
+	test -x .venv/bin/python || { python3 -m venv .venv && .venv/bin/pip install -q -r requirements-test.txt; }
+	.venv/bin/python -m pytest -m compose tests/compose $(PYTEST_ARGS)
+
+compose-test-full:
+	$(MAKE) compose-test ABACO_COMPOSE_FUNCTIONAL=all
