@@ -229,6 +229,9 @@ class HealthAgent:
                 continue
             try:
                 docker_utils.remove_container(container["Id"])
+                if labels.get(docker_utils.ROLE_LABEL) == "worker" and worker_id:
+                    # a worker removed before it stopped leaves its control queue behind
+                    channels.WorkerChannel(worker_id).delete()
                 report.containers_removed.append(container["Id"][:12])
                 log.warning("removed orphaned %s container %s (actor %s, worker %s)",
                             labels.get(docker_utils.ROLE_LABEL), container["Id"][:12], dbid, worker_id)

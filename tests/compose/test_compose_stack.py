@@ -226,7 +226,7 @@ def test_local_db_with_passwords(images):
         passwords = {"redis_password": REDIS_PASSWORD, "rabbit_user": RABBIT_USER, "rabbit_password": RABBIT_PASSWORD}
         assert probe(**passwords).split("\n")[:2] == ["redis: reached", "rabbit: reached"]
         refused = probe()
-        assert "redis: refused (AuthenticationError)" in refused and "rabbit: refused (ChannelError)" in refused, refused
+        assert "redis: refused" in refused and "rabbit: refused (ChannelError)" in refused, refused
     finally:
         subprocess.run([*local_db, "down", "-v"], env=env, check=True)
 

@@ -52,7 +52,7 @@ def test_a_pass_removes_and_replaces_a_worker_whose_container_is_gone(api, make_
     wait_for_actor_status(api, actor["id"], "READY")
     dbid = f"{TENANT}_{actor['id']}"
     ghost = Worker.request(dbid, TENANT)
-    Worker.update_fields(dbid, ghost, cid="0" * 64, host_id=conf().get("spawner", "host_id", "0"))
+    Worker.update_fields(dbid, ghost, cid="0" * 64, host_id=host_id())
     for status in (WorkerStatus.SPAWNER_SETUP, WorkerStatus.PULLING_IMAGE, WorkerStatus.CREATING_CONTAINER, WorkerStatus.READY):
         Worker.set_status(dbid, ghost, status)
 
