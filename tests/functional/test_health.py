@@ -12,7 +12,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 os.environ.setdefault("ABACO_CONF", str(ROOT / "local-dev.conf"))
 
-from actors import docker_utils  # noqa: E402
+from actors import channels, docker_utils  # noqa: E402
 from actors.config import conf, host_id  # noqa: E402
 from actors.health import HealthAgent  # noqa: E402
 from actors.lifecycle import WorkerStatus  # noqa: E402
@@ -100,6 +100,18 @@ def test_orphaned_container_is_removed(docker_client):
     report = HealthAgent().check_once()
     assert container.id[:12] in report.containers_removed
     assert not docker_client.containers.list(all=True, filters={"id": container.id})
+
+
+def test_an_orphaned_worker_container_goes_with_its_queue(docker_client):
+    worker_id = f"gone{uuid.uuid4().hex[:8]}"
+    queue = channels.WorkerChannel(worker_id)
+    queue.put("status")  # what a worker removed before it stopped leaves
+    assert queue.message_count() == 1
+    container = docker_client.containers.create("abacosamples/test", labels={
+        **orphan_labels(host_id()), "org.abaco.role": "worker", "org.abaco.worker": worker_id})
+    report = HealthAgent().check_once()
+    assert container.id[:12] in report.containers_removed
+    assert queue.message_count() == 0  # the queue is gone (a missing queue counts 0)
 
 
 def test_containers_of_another_host_are_left_alone(docker_client):
