@@ -4,7 +4,8 @@ gunicorn loads ``actors.web:create('<api>')``; ``python -m actors.web <api> <hos
 app under Flask's development server (``server=dev``). nginx (images/nginx) sends each path to the
 container of its app. The admin container serves the admin and the permissions apps, as upstream's
 admin app served both: it runs the single-process dispatcher (``actors.app``), which picks between
-them in nginx's order. ``all`` serves every app on one port without nginx.
+them in nginx's order. ``all`` serves every public app on one port without nginx (as ``make up``
+does; ``/metrics`` stays on its own listener).
 """
 from __future__ import annotations
 
