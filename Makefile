@@ -16,6 +16,7 @@ help:
 	@echo "make services-status  one line per service"
 	@echo "make images           build the local images (bases when missing, wheelhouse, core, samples)"
 	@echo "make images-force     same, rebuilding the base images and the wheelhouse"
+	@echo "make compose-build    the images of the containerised stack (core, nginx, redis, rabbitmq, testsuite)"
 	@echo "make compose-up       the stack in containers (docker-compose.yml), building what is missing"
 	@echo "make compose-down     take it down, with the worker and actor containers it made"
 	@echo "make compose-test     the compose suite: images, stacks in snake and camel case, testsuite image (tests/compose)"
