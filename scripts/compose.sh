@@ -86,11 +86,8 @@ report_stores() {
     fi
 }
 
-# Any HTTP answer means the server is up: a stack with JWT authentication answers 400 without a token.
-http_answers() {
-    [[ "$(curl -s -o /dev/null -m 5 -w '%{http_code}' "$1")" != 000 ]]
-}
-
+# Any HTTP answer means up (lib.sh's http_answers): a stack with JWT authentication answers 400
+# without a token.
 wait_ready() {
     local name url
     for name in REG:5000 MES:5001 ADMIN:5003 METRICS:5004 NGINX:8000; do

@@ -282,10 +282,13 @@ def test_an_empty_tenant_suffix_is_refused(jwt_server, jwt_signer, user_name):
 def test_the_readiness_check_takes_any_answer(jwt_server):
     """`make up` waits with scripts/lib.sh's http_answers: a JWT server answers 400 without a token
     and is up; a port nobody listens on is not."""
+    import shutil
     import subprocess
     from pathlib import Path
 
     lib = Path(__file__).resolve().parents[2] / "scripts" / "lib.sh"
+    if not lib.exists() or not shutil.which("curl"):
+        pytest.skip("needs the repository's scripts and curl (the testsuite image has neither)")
 
     def answers(url: str) -> bool:
         return subprocess.run(["bash", "-c", f"source {lib} && http_answers {url}"], timeout=30).returncode == 0
