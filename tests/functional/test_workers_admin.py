@@ -8,6 +8,7 @@ import pytest
 from tests.functional.conftest import (
     ADMIN_URL,
     BASE_URL,
+    BEHIND_NGINX,
     TENANT,
     TEST_IMAGE,
     Api,
@@ -134,7 +135,11 @@ def test_admin_executions(api, actor):
 
 
 def test_admin_dashboard_is_html(api, actor):
-    client = Api(ADMIN_URL) if api.base_url == BASE_URL else api  # nginx does not route it
+    client = api
+    if api.base_url == BASE_URL and BEHIND_NGINX:  # nginx does not route it
+        if not ADMIN_URL:
+            pytest.skip("nginx does not route /admin/dashboard; ABACO_TEST_ADMIN_URL names the admin app")
+        client = Api(ADMIN_URL)
     for method in ("GET", "POST"):
         response = client.request(method, "/admin/dashboard")
         assert response.headers["Content-Type"].startswith("text/html")
