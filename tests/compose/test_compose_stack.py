@@ -4,8 +4,8 @@ Builds the images (core, nginx, redis, rabbitmq, testsuite), brings docker-compo
 ``abacotest`` on ports of its own (so it runs beside ``make up``'s stack), with password auth on Redis
 and RabbitMQ, and runs functional tests from the testsuite image against nginx: in snake case, then
 on a fresh stack with two spawners in camel case. Each run also checks what nginx adds (``//actors``,
-HTTPS, CORS, a large binary body, no ``/metrics``), that no queue of a deleted actor or worker is
-left, and after ``down`` that no container of the stack is left.
+HTTPS, CORS, a large binary body, no ``/metrics``), that no queue of a deleted actor is left
+(of a deleted worker: a warning), and after ``down`` that no container of the stack is left.
 
 Which functional tests run: ``ABACO_COMPOSE_FUNCTIONAL`` = ``representative`` (default: the files
 below, about a minute per case, one per nginx route group) or ``all`` (every functional test but
