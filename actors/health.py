@@ -280,7 +280,7 @@ class HealthAgent:
     def answers_ping(self, worker_id: str) -> bool:
         try:
             return channels.WorkerChannel(worker_id).put_sync(codes.STATUS_PING, timeout=self.ping_timeout) == "ok"
-        except channels.ChannelTimeoutError:
+        except (channels.ChannelTimeoutError, channels.ChannelUnroutableError):  # no answer, or no queue
             return False
 
 

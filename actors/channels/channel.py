@@ -43,7 +43,13 @@ def _consume_one(ch, queue: str, timeout: float | None):
 # -- channels ---------------------------------------------------------------------------------
 
 class Channel:
-    """A durable queue addressed by name through the default exchange."""
+    """A durable queue addressed by name through the default exchange.
+
+    Publishing declares the queue first (``declares``); a channel whose queue belongs to its
+    consumer sets ``declares = False``, so a message to a consumer that is gone does not make its
+    queue again: the broker returns it (ChannelUnroutableError)."""
+
+    declares = True
 
     def __init__(self, name: str, arguments: dict | None = None):
         if not name:
@@ -68,12 +74,12 @@ class Channel:
     def put(self, value: Any, headers: dict | None = None) -> None:
         """Publish ``value`` as JSON; returns once the broker confirmed it."""
         self._pub().publish(self.name, _json_body(value), _properties(JSON_CONTENT_TYPE, headers),
-                            arguments=self.arguments)
+                            declare=self.declares, arguments=self.arguments)
 
     def put_bytes(self, body: bytes, headers: dict | None = None) -> None:
         """Publish a raw body with metadata in AMQP headers (str/int/bool/None/bytes/list/dict values)."""
         self._pub().publish(self.name, bytes(body), _properties(BINARY_CONTENT_TYPE, headers),
-                            arguments=self.arguments)
+                            declare=self.declares, arguments=self.arguments)
 
     # -- consuming on the calling thread
     def get(self, timeout: float | None = None) -> Any:
@@ -110,7 +116,8 @@ class Channel:
 
         def op(ch):
             try:
-                pub.declare(ch, self.name, self.arguments)
+                if self.declares:
+                    pub.declare(ch, self.name, self.arguments)
                 ch.basic_publish("", self.name, _json_body({"value": value, "reply_to": reply_queue}),
                                  _properties(JSON_CONTENT_TYPE, None), mandatory=True)
                 method, properties, body = _consume_one(ch, reply_queue, max(deadline - time.monotonic(), 0.0))

@@ -4,13 +4,23 @@ use the channel of the conversation (``ActorMsgChannel(dbid).message_count()``,
 ``WorkerChannel(worker_id).delete()``)."""
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import pika
 
 from actors.channels.channel import Channel
-from actors.channels.connection import BinaryMessage, ChannelError, ChannelTimeoutError, _json_body, decode_body
+from actors.channels.connection import (
+    BinaryMessage,
+    ChannelError,
+    ChannelTimeoutError,
+    ChannelUnroutableError,
+    _json_body,
+    decode_body,
+)
 from actors.config import conf
+
+log = logging.getLogger(__name__)
 
 RESULTS_EXPIRES_MS = 1_200_000  # result queues vanish 20 idle minutes after last use (as upstream)
 
@@ -50,10 +60,20 @@ class CommandChannel(Channel):
 
 
 class WorkerChannel(Channel):
-    """Control messages for one worker."""
+    """Control messages for one worker. Its queue is the worker's: the worker declares it when it
+    starts and it goes when the worker stops, so a message to a worker that is gone, or not started
+    yet, is dropped (a worker not started yet reads its stop request from its record)."""
+
+    declares = False
 
     def __init__(self, worker_id: str):
         super().__init__(worker_queue_name(worker_id))
+
+    def put(self, value: Any, headers: dict | None = None) -> None:
+        try:
+            super().put(value, headers)
+        except ChannelUnroutableError:
+            log.info("%r dropped for %s: the worker is gone or not started yet", value, self.name)
 
 
 class SpawnerWorkerChannel(Channel):

@@ -37,6 +37,13 @@ def queued_message(api, make_actor, message: str) -> tuple[dict, str, str]:
     return actor, f"{TENANT}_{actor['id']}", execution_id
 
 
+def lost_attempts(dbid: str, execution_id: str, **fields) -> None:
+    """Write into the stored execution what workers that died running it would have left there."""
+    from actors import stores
+
+    stores.executions_store.update_fields(Execution.key(dbid, execution_id), fields)
+
+
 def release(api, actor: dict) -> None:
     """Move the actor to a queue with a spawner: a worker starts and takes the waiting message."""
     api.result("PUT", f"/actors/{actor['id']}", json={"image": actor["image"], "queue": "default", "force": True})
@@ -46,7 +53,7 @@ def release(api, actor: dict) -> None:
 def test_an_attempt_whose_worker_was_lost_is_recorded_and_the_message_runs_again(api, make_actor):
     actor, dbid, execution_id = queued_message(api, make_actor, "again")
     # as if worker lostworker1 had taken the message and died before its container started
-    Execution.update_fields(dbid, execution_id, attempts=1, worker_id="lostworker1")
+    lost_attempts(dbid, execution_id, attempts=1, worker_id="lostworker1")
     release(api, actor)
     execution = wait_for_execution(api, actor["id"], execution_id)
     assert execution[f("exit_code")] == 0
@@ -60,7 +67,7 @@ def test_an_attempt_whose_worker_was_lost_is_recorded_and_the_message_runs_again
 
 def test_a_message_past_its_attempts_is_recorded_as_failed(api, make_actor):
     actor, dbid, execution_id = queued_message(api, make_actor, "doomed")
-    Execution.update_fields(dbid, execution_id, attempts=3, worker_id="lostworker3")  # three workers died running it
+    lost_attempts(dbid, execution_id, attempts=3, worker_id="lostworker3")  # three workers died running it
     release(api, actor)
     execution = wait_for_execution(api, actor["id"], execution_id)
     assert execution[f("exit_code")] == "undetermined"

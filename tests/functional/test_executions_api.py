@@ -82,6 +82,7 @@ def test_the_first_execution_starts_before_it_finishes(api, make_actor):
     fresh = make_actor()
     execution_id = api.result("POST", f"/actors/{fresh['id']}/messages", data={"message": "first"})[f("execution_id")]
     execution = wait_for_execution(api, fresh["id"], execution_id)
+    assert execution[f("exit_code")] == 0, execution
     started = datetime.datetime.fromisoformat(execution[f("start_time")])
     finished = datetime.datetime.fromisoformat(execution[f("final_state")]["FinishedAt"][:26].rstrip("Z"))
     assert started <= finished, execution

@@ -105,7 +105,7 @@ def test_orphaned_container_is_removed(docker_client):
 def test_an_orphaned_worker_container_goes_with_its_queue(docker_client):
     worker_id = f"gone{uuid.uuid4().hex[:8]}"
     queue = channels.WorkerChannel(worker_id)
-    queue.put("status")  # what a worker removed before it stopped leaves
+    channels.Channel(queue.name).put("status")  # the queue a worker removed before it stopped leaves
     assert queue.message_count() == 1
     container = docker_client.containers.create("abacosamples/test", labels={
         **orphan_labels(host_id()), "org.abaco.role": "worker", "org.abaco.worker": worker_id})

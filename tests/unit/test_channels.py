@@ -562,3 +562,24 @@ def test_rabbit_credentials_go_into_the_uri(monkeypatch):
     assert channels.rabbit_uri() == "amqp://abaco:p%40ss%20word@127.0.0.1:5672/%2F"
     monkeypatch.delenv("rabbit_user")
     assert channels.rabbit_uri() == "amqp://old:p%40ss%20word@127.0.0.1:5672/%2F"
+
+
+def test_a_message_to_a_worker_that_is_gone_does_not_make_its_queue_again(qname):
+    worker_id = f"gone{uuid.uuid4().hex}"
+    control = WorkerChannel(worker_id)
+    qname(control.name)
+    control.put("stop")  # dropped: nobody consumes it, and nothing is left behind
+    assert not queue_exists(control.name)
+    with pytest.raises(channels.ChannelUnroutableError):
+        control.put_sync("status", timeout=1)
+    assert not queue_exists(control.name)
+    # a worker's own consumer makes the queue; then its messages arrive
+    ct = ConsumerThread(control)
+    try:
+        control.put("stop")
+        wait_for(lambda: len(ct.received[control.name]) == 1)
+        assert ct.received[control.name][0][0] == "stop"
+        ct.received[control.name][0][1].ack()
+        ct.sync()
+    finally:
+        ct.finish()

@@ -630,7 +630,7 @@ def test_stores_default_layout(configured):
     redis_dbs = {name: v[1][2] for name, v in layout.items() if v[0] == "redis"}
     mongo_colls = {name: v[2]["collection"] for name, v in layout.items() if v[0] == "mongo"}
     assert redis_dbs == {"actors_store": 1, "workers_store": 2, "nonce_store": 3, "alias_store": 4,
-                         "pregen_clients": 5}
+                         "pregen_clients": 5, "hosts_store": 10}
     assert mongo_colls == {"logs_store": "1", "permissions_store": "2", "executions_store": "3",
                            "clients_store": "4"}
     assert layout["logs_store"][2]["ex"] == 43200
