@@ -283,8 +283,9 @@ start_docker() {
     fi
     ensure_packages docker.io
     if ! pid="$(owned_pid docker)"; then
-        local others
-        others="$(pgrep -x dockerd || true)"
+        local others second
+        second="$(owned_pid docker2 || true)"
+        others="$(pgrep -x dockerd | grep -vx "${second:-none}" || true)"
         if [[ -n "$others" ]]; then
             die "docker: a dockerd is running (pid $(echo "$others" | tr '\n' ' ')) but '$DOCKER info' fails; not starting a second daemon beside it"
         fi
