@@ -53,7 +53,7 @@ from actors.commands import send_start_command, stop_worker
 from actors.config import conf
 from actors.errors import IllegalTransition, WorkerException
 from actors.lifecycle import ACTOR, WORKER, ActorStatus, WorkerStatus
-from actors.models import Actor, Worker
+from actors.models import Actor, Host, Worker
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +95,7 @@ class Limits:
     enabled: bool = True
     max_workers_per_actor: int = 1
     max_workers_per_host: int = DEFAULT_MAX_WORKERS_PER_HOST
+    hosts: int = 1  # compute hosts alive: worker records may reach max_workers_per_host on each
     max_cmd_length: int = DEFAULT_MAX_CMD_LENGTH
     sync_max_idle_time: float = DEFAULT_SYNC_MAX_IDLE_TIME
     tenants: tuple[str, ...] = ()  # empty: every tenant
@@ -167,9 +168,9 @@ def decide(snapshot: Snapshot) -> list[Action]:
             log.info("autoscaler: not scaling %s up: command queue %s holds more than max_cmd_length=%d",
                      actor.dbid, actor.command_queue, limits.max_cmd_length)
             continue
-        if host_workers >= limits.max_workers_per_host:
-            log.info("autoscaler: not scaling %s up: the host has %d workers (max_workers_per_host=%d)",
-                     actor.dbid, host_workers, limits.max_workers_per_host)
+        if host_workers >= limits.max_workers_per_host * limits.hosts:
+            log.info("autoscaler: not scaling %s up: the %d host(s) have %d workers (max_workers_per_host=%d)",
+                     actor.dbid, limits.hosts, host_workers, limits.max_workers_per_host)
             continue
         actions.append(ScaleUp(actor.dbid, f"{actor.messages} queued message(s), {len(actor.workers)} of "
                                            f"at most {cap} worker(s)", limit=cap))
@@ -208,6 +209,7 @@ def limits_from_config() -> Limits:
         enabled=c.get_bool("workers", "autoscaling", False),
         max_workers_per_actor=c.get_int("spawner", "max_workers_per_actor", 1),
         max_workers_per_host=c.get_int("spawner", "max_workers_per_host", DEFAULT_MAX_WORKERS_PER_HOST),
+        hosts=Host.count_alive(c.get_float("health", "host_timeout", 120.0)),
         max_cmd_length=c.get_int("spawner", "max_cmd_length", DEFAULT_MAX_CMD_LENGTH),
         sync_max_idle_time=float(sync_idle) if sync_idle not in (None, "") else DEFAULT_SYNC_MAX_IDLE_TIME,
         tenants=tuple(c.get_list("workers", "autoscaling_tenants", [])),

@@ -318,12 +318,12 @@ def run_actor_container(
     :class:`StatsSampler`)."""
     try:
         container = create_actor_container(spec)
-    except (APIError, DockerException) as e:
+    except (APIError, DockerException, requests.exceptions.RequestException) as e:
         raise start_error("Could not create the actor container", e) from e
     try:
         try:
             container.start()
-        except (APIError, DockerException) as e:
+        except (APIError, DockerException, requests.exceptions.RequestException) as e:
             raise start_error("Could not start the actor container", e) from e
         start = time.time()
         sampler = StatsSampler(container.id) if sample_stats else None
@@ -355,7 +355,10 @@ def run_actor_container(
         # on success the caller removes the container once the execution is recorded COMPLETE, so a
         # worker dying in between leaves it for the next attempt to adopt instead of re-running it
         if not spec.leave_container:
-            remove_container(container.id)
+            try:
+                remove_container(container.id)
+            except Exception as e:  # noqa: BLE001 - the daemon may be gone: the first error is the one to tell
+                log.warning("could not remove actor container %s: %s", container.id[:12], e)
         raise
 
 

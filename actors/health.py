@@ -29,7 +29,7 @@ from actors.commands import discard_worker, ensure_one_worker, replace_worker, s
 from actors.config import conf, host_id
 from actors.errors import ActorNotFound, DockerError, ExecutionNotFound, WorkerException
 from actors.lifecycle import EXECUTION, WORKER, ActorStatus, WorkerStatus
-from actors.models import Actor, Execution, Worker, now_epoch
+from actors.models import Actor, Execution, Host, Worker, now_epoch
 
 log = logging.getLogger("actors.health")  # not __name__: run as __main__ by -m
 
@@ -47,6 +47,7 @@ class Report:
     containers_removed: list[str] = field(default_factory=list)
     dirs_removed: list[str] = field(default_factory=list)
     forgotten: list[str] = field(default_factory=list)  # empty worker maps of deleted actors
+    hosts_taken_over: list[str] = field(default_factory=list)  # lost compute hosts whose workers went
 
 
 class HealthAgent:
@@ -58,12 +59,14 @@ class HealthAgent:
         self.start_timeout = c.get_float("health", "worker_start_timeout", 300.0)
         self.ttl = c.get_int("workers", "worker_ttl", -1)
         self.watch_events = c.get_bool("health", "watch_events", True)
+        self.host_timeout = c.get_float("health", "host_timeout", 120.0)
         self.stopping = threading.Event()
         self.lock = threading.Lock()  # a pass and a death seen in the events don't interleave
         self._events = None
 
     def run(self) -> None:
         log.info("health agent on host %s: a pass every %gs", self.host_id, self.interval)
+        threading.Thread(target=self.beat, name="heartbeat", daemon=True).start()
         if self.watch_events:
             threading.Thread(target=self.watch_worker_deaths, name="docker-events", daemon=True).start()
         while not self.stopping.is_set():
@@ -130,9 +133,51 @@ class HealthAgent:
             log.info("actor %s lost a worker; requested worker %s to replace it", actor["db_id"], worker_id)
             report.replaced.append(worker_id)
 
+    # -- compute hosts -----------------------------------------------------------------------
+    def beat(self) -> None:
+        """Say this host is alive every few seconds (well within ``[health] host_timeout``), and take
+        over the hosts that stopped saying so."""
+        period = max(1.0, min(10.0, self.host_timeout / 6))
+        while not self.stopping.is_set():
+            try:
+                Host.heartbeat(self.host_id, docker=docker_utils.daemon_url())
+                if Host.lost(self.host_timeout):
+                    with self.lock:
+                        report = Report()
+                        self.take_over_lost_hosts(report)
+                    if report.hosts_taken_over:
+                        log.warning("took over host(s) %s: removed workers %s, replaced %s",
+                                    report.hosts_taken_over, report.removed, report.replaced)
+            except Exception:  # noqa: BLE001 - the store may be away for a moment; beat again soon
+                log.warning("heartbeat of host %s failed", self.host_id, exc_info=True)
+            self.stopping.wait(period)
+
+    def take_over_lost_hosts(self, report: Report) -> None:
+        """A host silent for ``[health] host_timeout`` is lost (its daemon and agents are gone): its
+        worker records go and the actors get their workers back on the hosts that remain. Their
+        messages come back from the broker when the lost workers' connections drop, and run again.
+        The host cleans up its own containers when it returns."""
+        for host in Host.lost(self.host_timeout):
+            lost = host["host_id"]
+            if lost == self.host_id or not Host.claim(lost, self.host_id, self.host_timeout):
+                continue
+            log.warning("host %s has been silent for more than %gs: taking over its workers", lost, self.host_timeout)
+            report.hosts_taken_over.append(lost)
+            actors = {a["db_id"]: a for a in Actor.list_all()}
+            for dbid, workers in Worker.all_by_actor().items():
+                gone = {wid: w for wid, w in workers.items() if w.get("host_id") == lost}
+                for worker_id in gone:
+                    discard_worker(dbid, worker_id)
+                    report.removed.append(worker_id)
+                actor = actors.get(dbid)
+                wanted = [w for w in gone.values() if not WORKER.in_group(w.get("status"), "stopping")]
+                for _ in wanted if actor is not None else ():
+                    self.replace(actor, len(workers), report)
+
     # -- one pass ---------------------------------------------------------------------------
     def check_once(self) -> Report:
         report = Report()
+        self.take_over_lost_hosts(report)
         actors = {a["db_id"]: a for a in Actor.list_all()}
         for dbid, workers in Worker.all_by_actor().items():
             actor = actors.get(dbid)

@@ -1,19 +1,26 @@
-"""The spawner agent: turns REQUESTED worker records into running worker containers.
+"""The spawner agent: turns REQUESTED worker records into running worker containers on its host.
 
 ``python -m actors.spawner`` consumes ``command_channel_<queue>`` (env ``queue``, default ``default``).
 Unlike upstream, a command is acknowledged only after it was processed, so a spawner that dies
 mid-way loses nothing (the broker hands the command to the next spawner), and the spawner waits for
 the new worker to report ready, with a timeout, instead of the other way round.
+
+Each compute host runs its own spawners against its own Docker daemon; spawners of several hosts
+consume the same command queue, so new workers spread over the hosts. A host holds at most
+``[spawner] max_workers_per_host`` workers: a spawner whose host is full puts the command back for
+another host and stops consuming until one of its workers goes. A worker record is stamped with the
+host (``host_id``) at the first step of its start.
 """
 from __future__ import annotations
 
 import logging
 import signal
+import threading
 import time
 
 from actors import channels, codes, docker_utils, logs, notify
-from actors.agent import PooledAgent
-from actors.commands import discard_worker
+from actors.agent import PooledAgent, Requeue
+from actors.commands import discard_worker, send_start_command
 from actors.config import conf, host_id
 from actors.errors import ActorNotFound, DockerError, IllegalTransition, WorkerException, WorkerNotFound
 from actors.lifecycle import WORKER, ActorStatus, WorkerStatus
@@ -46,6 +53,8 @@ class Spawner(PooledAgent):
         self.host_ip = c.get("spawner", "host_ip", "127.0.0.1")
         self.start_timeout = c.get_float("spawner", "worker_start_timeout", 60.0)
         self.lost_start_retries = c.get_int("spawner", "lost_start_retries", 2)
+        self.max_workers = c.get_int("spawner", "max_workers_per_host", 20)
+        self.capacity_lock = threading.Lock()  # a count and the record it lets through, together
         self.name = f"spawner for queue {queue} on host {self.host_id}"
 
     def channel(self) -> channels.Channel:
@@ -53,6 +62,25 @@ class Spawner(PooledAgent):
 
     def process(self, cmd: dict, delivery) -> None:
         self.process_command(cmd, redelivered=bool(delivery.redelivered))
+
+    # -- this host's capacity ---------------------------------------------------------------
+    def host_workers(self) -> int:
+        """Worker records on this host, starting ones included."""
+        return sum(1 for workers in Worker.all_by_actor().values() for w in workers.values()
+                   if w.get("host_id") == self.host_id)
+
+    def accepting(self) -> bool:
+        return self.host_workers() < self.max_workers
+
+    def claim_place(self, dbid: str, worker_id: str) -> None:
+        """Take one of this host's places for the worker (its first start step, stamped with the
+        host), or put the command back when the host is full."""
+        with self.capacity_lock:
+            count = self.host_workers()
+            if count >= self.max_workers:
+                raise Requeue(f"host {self.host_id} has {count} workers ([spawner] max_workers_per_host "
+                              f"{self.max_workers})")
+            self.advance(dbid, worker_id, WorkerStatus.SPAWNER_SETUP, host_id=self.host_id, host_ip=self.host_ip)
 
     # -- one command ------------------------------------------------------------------------
     def process_command(self, cmd: dict, redelivered: bool = False) -> None:
@@ -78,21 +106,28 @@ class Spawner(PooledAgent):
             else:
                 log.warning("worker %s is %s, not REQUESTED; ignoring the command", worker_id, status)
             return
-        worker_id = self.start_with_retries(actor, worker_id)
+        worker_id = self.start_with_retries(actor, worker_id, command_worker=cmd["worker_id"])
         if worker_id is None:
             return
         if cmd.get("stop_existing"):
             self.stop_other_workers(dbid, worker_id)
 
-    def start_with_retries(self, actor: dict, worker_id: str) -> str | None:
+    def start_with_retries(self, actor: dict, worker_id: str, command_worker: str | None = None) -> str | None:
         """Start the worker; one lost while starting is replaced by a fresh one up to
         ``[spawner] lost_start_retries`` times. Returns the id of the worker that became READY, or
         None when the start failed (the actor is then in ERROR) or was cancelled by a stop request."""
         dbid = actor["db_id"]
+        command_worker = command_worker or worker_id
         for retry in range(self.lost_start_retries + 1):
             try:
                 self.start_worker(actor, worker_id)
                 return worker_id
+            except Requeue:
+                if worker_id == command_worker:
+                    raise  # the command goes back to the queue as it is
+                # a fresh worker this command made: it gets a command of its own, for any host
+                send_start_command(actor, worker_id)
+                return None
             except WorkerLostWhileStarting as e:
                 if retry == self.lost_start_retries:
                     self.fail_worker(actor, worker_id, f"{e} (after {retry + 1} tries)")
@@ -121,16 +156,16 @@ class Spawner(PooledAgent):
         return Worker.request(dbid, actor["tenant"])
 
     @staticmethod
-    def advance(dbid: str, worker_id: str, status: str) -> None:
+    def advance(dbid: str, worker_id: str, status: str, **fields) -> None:
         """The next step of a start, unless the worker was asked to stop meanwhile."""
         try:
-            Worker.set_status(dbid, worker_id, status)
+            Worker.set_status(dbid, worker_id, status, **fields)
         except (IllegalTransition, WorkerNotFound) as e:
             raise WorkerStartCancelled(str(e)) from e
 
     def start_worker(self, actor: dict, worker_id: str) -> None:
         dbid = actor["db_id"]
-        self.advance(dbid, worker_id, WorkerStatus.SPAWNER_SETUP)
+        self.claim_place(dbid, worker_id)
         self.advance(dbid, worker_id, WorkerStatus.PULLING_IMAGE)
         try:
             docker_utils.ensure_image(actor["image"])
@@ -145,11 +180,11 @@ class Spawner(PooledAgent):
             Worker.update_fields(
                 dbid, worker_id,
                 cid=cid, image=actor["image"], location=docker_utils.daemon_url(),
-                host_id=self.host_id, host_ip=self.host_ip, ch_name=channels.WorkerChannel(worker_id).name,
+                ch_name=channels.WorkerChannel(worker_id).name,
                 create_time=now_epoch(), last_execution_time=0, last_health_check_time=now_epoch(),
             )
             docker_utils.start_container(cid)
-            self.wait_until_ready(handshake, cid, worker_id)
+            self.wait_until_ready(handshake, cid, dbid, worker_id)
         except WorkerStartError:
             if cid:
                 self.discard_container(cid)
@@ -172,7 +207,7 @@ class Spawner(PooledAgent):
         except (ActorNotFound, IllegalTransition):
             pass  # deleted, or being deleted
 
-    def wait_until_ready(self, handshake, cid: str, worker_id: str) -> None:
+    def wait_until_ready(self, handshake, cid: str, dbid: str, worker_id: str) -> None:
         """Wait for the worker's "ready" (or its "error: ..."), watching that its container still runs
         so a worker lost while starting is noticed within a second, not at the timeout."""
         deadline = time.monotonic() + self.start_timeout
@@ -187,6 +222,8 @@ class Spawner(PooledAgent):
                     reply = handshake.get(timeout=0.5)
                     break
                 except channels.ChannelTimeoutError:
+                    if not self.still_wanted(dbid, worker_id):  # stopped on purpose, not lost
+                        raise WorkerStartCancelled(f"worker {worker_id} was stopped while it started") from None
                     raise WorkerLostWhileStarting(
                         f"The container of worker {worker_id} stopped before the worker reported ready") from None
             if time.monotonic() >= deadline:
@@ -198,6 +235,15 @@ class Spawner(PooledAgent):
             raise WorkerStartCancelled(f"worker {worker_id} was asked to stop before it was ready")
         if reply != codes.HANDSHAKE_READY:
             raise WorkerStartError(f"Worker {worker_id} failed to start: {reply}")
+
+    @staticmethod
+    def still_wanted(dbid: str, worker_id: str) -> bool:
+        """Whether the worker is still meant to start: its actor stays and nobody asked it to stop."""
+        actor = Actor.find(dbid)
+        if actor is None or actor.get("status") == ActorStatus.SHUTTING_DOWN:
+            return False
+        worker = Worker.get_workers(dbid).get(worker_id)
+        return worker is not None and not WORKER.in_group(worker.get("status"), "stopping")
 
     def worker_environment(self, actor: dict, worker_id: str) -> dict:
         env = dict(conf().env_overrides())

@@ -45,6 +45,7 @@ from actors.errors import (
     IllegalTransition,
     NotFound,
     WorkerException,
+    WorkerNotFound,
     WorkerStatusConflict,
 )
 from actors.lifecycle import EXECUTION, WORKER, ActorStatus, ExecutionStatus, WorkerStatus
@@ -159,8 +160,8 @@ class WorkerProcess:
         self.consumer.subscribe(channels.WorkerChannel(self.worker_id), self.on_control, prefetch=1)
         try:
             Worker.set_status(self.dbid, self.worker_id, WorkerStatus.READY, only_from=WORKER.group("starting"))
-        except WorkerStatusConflict:
-            # asked to stop while it was starting: the request stands, no message is taken
+        except (WorkerStatusConflict, WorkerNotFound):
+            # asked to stop while it was starting (or already forgotten): no message is taken
             log.info("worker %s of %s was asked to stop before it was ready", self.worker_id, self.dbid)
             channels.SpawnerWorkerChannel(self.worker_id).put(codes.HANDSHAKE_STOPPED)
             self.shutdown()
@@ -241,11 +242,14 @@ class WorkerProcess:
             log.exception("unexpected error running a message of %s", self.dbid)
             self.record_failure(msg.get("_abaco_execution_id"), f"Error executing container: {e}")
         finally:
+            # READY is written before the ack: the ack lets the broker hand over the next message,
+            # whose execution writes BUSY, so the order of the two writes is fixed
+            self.record_idle()
             if requeue:
                 delivery.nack(requeue=True)
             else:
                 delivery.ack()
-            self.set_idle()
+            self.busy.clear()
             channels.close_thread_connection()  # this thread's publisher (events, status) ends with it
 
     def record_failure(self, execution_id: str | None, reason: str, **fields: Any) -> None:
@@ -259,14 +263,13 @@ class WorkerProcess:
         except Exception as e:  # already final, or the store is gone too
             log.error("could not record the failure of execution %s: %s", execution_id, e)
 
-    def set_idle(self) -> None:
+    def record_idle(self) -> None:
         try:
             # BUSY -> READY only: a stop request written meanwhile is never overwritten
             Worker.set_status(self.dbid, self.worker_id, WorkerStatus.READY, only_from=(WorkerStatus.BUSY,),
                               last_execution_time=now_epoch())
         except WorkerException:
             pass
-        self.busy.clear()
 
     # -- one execution: prepare -> start -> record ---------------------------------------------
     def run_execution(self, msg: dict, redelivered: bool = False) -> bool:

@@ -7,6 +7,8 @@
 # docker2 is a second daemon beside the first, as a second compute host on this one machine: its own
 # --data-root, --exec-root, --pidfile, containerd and socket (ABACO_DOCKER2_SOCKET, default
 # /var/run/abaco-docker2.sock), the same "bridge": "none" and no iptables. It is not part of `all`.
+# ABACO_DOCKER2_NAME (default docker2) names another such daemon, with its own socket and root
+# (/var/run/abaco-<name>.sock, /var/lib/abaco-<name>), so several can run side by side.
 #
 # Rules:
 #   - A service that already answers is used as it is. Only what this script started gets a pidfile in
@@ -33,8 +35,9 @@ RABBIT_BASE="/var/lib/rabbitmq/abaco-$RABBIT_PORT"
 RABBIT_LOGDIR="/var/log/rabbitmq/abaco-$RABBIT_PORT"
 RABBIT_PIDFILE="$RABBIT_BASE/rabbitmq.pid"
 DOCKERD="/usr/sbin/dockerd"
-DOCKER2_SOCKET="${ABACO_DOCKER2_SOCKET:-/var/run/abaco-docker2.sock}"
-DOCKER2_ROOT="${ABACO_DOCKER2_ROOT:-/var/lib/abaco-docker2}"
+DOCKER2_NAME="${ABACO_DOCKER2_NAME:-docker2}"
+DOCKER2_SOCKET="${ABACO_DOCKER2_SOCKET:-/var/run/abaco-$DOCKER2_NAME.sock}"
+DOCKER2_ROOT="${ABACO_DOCKER2_ROOT:-/var/lib/abaco-$DOCKER2_NAME}"
 
 usage() {
     echo "usage: $0 start|stop|status [redis|rabbitmq|docker|all]" >&2
@@ -283,9 +286,9 @@ start_docker() {
     fi
     ensure_packages docker.io
     if ! pid="$(owned_pid docker)"; then
-        local others second
-        second="$(owned_pid docker2 || true)"
-        others="$(pgrep -x dockerd | grep -vx "${second:-none}" || true)"
+        local others ours
+        ours="$(for f in "$ABACO_PIDS"/docker*.pid; do [[ -r "$f" && "$f" != */docker.pid ]] && tr -dc '0-9' <"$f" && echo; done)"
+        others="$(pgrep -x dockerd | grep -vxF "${ours:-none}" || true)"
         if [[ -n "$others" ]]; then
             die "docker: a dockerd is running (pid $(echo "$others" | tr '\n' ' ')) but '$DOCKER info' fails; not starting a second daemon beside it"
         fi
@@ -331,41 +334,41 @@ docker2_answers() { "$DOCKER" -H "unix://$DOCKER2_SOCKET" info >/dev/null 2>&1; 
 start_docker2() {
     local pid
     if docker2_answers; then
-        log "docker2: already answering on $DOCKER2_SOCKET${pid:+ (ours, pid $pid)}"
+        log "$DOCKER2_NAME: already answering on $DOCKER2_SOCKET${pid:+ (ours, pid $pid)}"
         return 0
     fi
-    docker_answers && [[ "$("$DOCKER" info -f '{{.Name}}' 2>/dev/null)" ]] || die "docker2: start the first daemon first"
+    docker_answers && [[ "$("$DOCKER" info -f '{{.Name}}' 2>/dev/null)" ]] || die "$DOCKER2_NAME: start the first daemon first"
     if ip link show docker0 >/dev/null 2>&1; then
-        die "docker2: a docker0 bridge exists; a daemon with \"bridge\": \"none\" beside it would delete it"
+        die "$DOCKER2_NAME: a docker0 bridge exists; a daemon with \"bridge\": \"none\" beside it would delete it"
     fi
-    local conf="$ABACO_RUN/docker2/daemon.json" logfile="$ABACO_LOGS/dockerd2.log"
+    local conf="$ABACO_RUN/$DOCKER2_NAME/daemon.json" logfile="$ABACO_LOGS/$DOCKER2_NAME.log"
     write_daemon_json "$conf"
     ensure_run_dirs
     mkdir -p "$DOCKER2_ROOT/data" "$DOCKER2_ROOT/exec"
-    log "docker2: starting a second dockerd on $DOCKER2_SOCKET (data $DOCKER2_ROOT, log $logfile)"
-    setsid "$DOCKERD" --config-file "$conf" --pidfile "$(pidfile_path docker2)" -H "unix://$DOCKER2_SOCKET" \
+    log "$DOCKER2_NAME: starting a second dockerd on $DOCKER2_SOCKET (data $DOCKER2_ROOT, log $logfile)"
+    setsid "$DOCKERD" --config-file "$conf" --pidfile "$(pidfile_path "$DOCKER2_NAME")" -H "unix://$DOCKER2_SOCKET" \
         --data-root "$DOCKER2_ROOT/data" --exec-root "$DOCKER2_ROOT/exec" \
-        --containerd-namespace abaco2 --containerd-plugins-namespace abaco2-plugins \
+        --containerd-namespace "abaco-$DOCKER2_NAME" --containerd-plugins-namespace "abaco-$DOCKER2_NAME-plugins" \
         </dev/null >>"$logfile" 2>&1 &
     wait_for --log "$logfile" "the second dockerd to answer" 60 docker2_answers
-    log "docker2: running (ours, pid $(read_pidfile docker2))"
+    log "$DOCKER2_NAME: running (ours, pid $(read_pidfile "$DOCKER2_NAME"))"
 }
 
 stop_docker2() {
-    if owned_pid docker2 >/dev/null; then
-        stop_pidfile docker2 30 '^dockerd$'
+    if owned_pid "$DOCKER2_NAME" >/dev/null; then
+        stop_pidfile "$DOCKER2_NAME" 30 '^dockerd$'
     else
-        log "docker2: not running (or not ours)"
+        log "$DOCKER2_NAME: not running (or not ours)"
     fi
 }
 
 status_docker2() {
     local pid
-    if pid="$(owned_pid docker2)"; then
-        docker2_answers && echo "docker2   running      ours (pid $pid)  $DOCKER2_SOCKET" ||
+    if pid="$(owned_pid "$DOCKER2_NAME")"; then
+        docker2_answers && echo "$DOCKER2_NAME   running      ours (pid $pid)  $DOCKER2_SOCKET" ||
             echo "docker2   NOT ANSWERING  ours (pid $pid)"
     else
-        echo "docker2   not running"
+        echo "$DOCKER2_NAME   not running"
     fi
 }
 

@@ -119,10 +119,14 @@ def validate_sizes(fields: dict) -> None:
 
 
 def validate_queue(fields: dict) -> None:
+    """A queue must be one of ``[spawner] host_queues``: the queues the deployment's compute hosts
+    serve (a spawner started with env ``queue=<name>`` consumes ``command_channel_<name>``)."""
     queues = conf().get_list("spawner", "host_queues", ["default"])
     fields.setdefault("queue", "default")
-    if fields["queue"] not in queues:
-        raise ResourceError(f"Invalid queue name: {fields['queue']}. Valid queues: {', '.join(queues)}.")
+    queue = fields["queue"]
+    if queue not in queues:
+        raise ResourceError(f"Invalid queue name: {queue}. Valid queues: {', '.join(queues)}.")
+
 
 
 def validate_hints(hints: list[str]) -> None:

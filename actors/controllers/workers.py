@@ -13,6 +13,7 @@ from actors.controllers.base import as_int, request_fields
 from actors.errors import ResourceError, WorkerNotFound
 from actors.models import (
     Actor,
+    Host,
     Worker,
 )
 from actors.responses import convert_model, ok
@@ -50,9 +51,12 @@ def requested_worker_count() -> int:
         return 1
     num = as_int("num", value) or 1  # upstream: 0 means 1
     # upstream queued any number of start commands; more than a host may run is refused up front
-    limit = conf().get_int("spawner", "max_workers_per_host", 20)
+    c = conf()
+    hosts = Host.count_alive(c.get_float("health", "host_timeout", 120.0))
+    limit = c.get_int("spawner", "max_workers_per_host", 20) * hosts
     if num < 0 or num > limit:
-        raise ResourceError(f"Invalid num: {num}; ask for between 1 and {limit} workers (max_workers_per_host).")
+        raise ResourceError(f"Invalid num: {num}; ask for between 1 and {limit} workers "
+                            f"([spawner] max_workers_per_host on each of {hosts} compute host(s)).")
     return num
 
 

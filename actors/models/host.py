@@ -33,6 +33,11 @@ class Host:
         return [h for h in Host.all() if now - float(h.get("last_seen") or 0) <= timeout]
 
     @staticmethod
+    def count_alive(timeout: float) -> int:
+        """Compute hosts alive now; at least 1 (a deployment whose health agent has not beaten yet)."""
+        return max(1, len(Host.alive(timeout)))
+
+    @staticmethod
     def lost(timeout: float, now: float | None = None) -> list[dict]:
         """Hosts silent for longer than ``timeout`` that nobody has taken over yet."""
         now = time.time() if now is None else now

@@ -247,6 +247,7 @@ def test_every_operation_was_validated(contract, request):
 def test_an_execution_with_a_lost_attempt_matches(checked, api, created):
     # the message waits in queue "special" (no spawner in local-dev) while we record a lost attempt
     os.environ.setdefault("ABACO_CONF", str(ROOT / "local-dev.conf"))
+    from actors import stores
     from actors.models import Execution
 
     waiting = checked.result("POST", "/actors", json={"image": TEST_IMAGE, "queue": "special"})
@@ -254,7 +255,8 @@ def test_an_execution_with_a_lost_attempt_matches(checked, api, created):
     ids = {"actor_id": waiting["id"]}
     execution_id = checked.result("POST", "/actors/{actor_id}/messages", params=ids,
                                   data={"message": "again"})[f("execution_id")]
-    Execution.update_fields(f"{TENANT}_{waiting['id']}", execution_id, attempts=1, worker_id="lostworker1")
+    stores.executions_store.update_fields(Execution.key(f"{TENANT}_{waiting['id']}", execution_id),
+                                          {"attempts": 1, "worker_id": "lostworker1"})  # a worker died with it
     api.result("PUT", f"/actors/{waiting['id']}", json={"image": TEST_IMAGE, "queue": "default", "force": True})
     wait_for_execution(api, waiting["id"], execution_id)
     execution = checked.result("GET", "/actors/{actor_id}/executions/{execution_id}",

@@ -16,7 +16,7 @@ os.environ.setdefault("ABACO_CONF", str(ROOT / "local-dev.conf"))
 from actors import channels  # noqa: E402
 from actors.lifecycle import WorkerStatus  # noqa: E402
 from actors.models import Actor, Worker  # noqa: E402
-from actors.spawner import Spawner, WorkerLostWhileStarting, WorkerStartError  # noqa: E402
+from actors.spawner import Spawner, WorkerLostWhileStarting, WorkerStartCancelled, WorkerStartError  # noqa: E402
 from tests.functional.conftest import TENANT, TEST_IMAGE, wait_for_actor_status  # noqa: E402
 
 
@@ -28,16 +28,35 @@ def exited_container(docker_client):
     container.remove(force=True)
 
 
-def test_a_worker_container_that_stops_before_ready_is_noticed_within_seconds(exited_container):
-    worker_id = f"lost{uuid.uuid4().hex[:8]}"
+def test_a_worker_container_that_stops_before_ready_is_noticed_within_seconds(api, make_actor, exited_container):
+    actor = make_actor()
+    dbid = f"{TENANT}_{actor['id']}"
+    worker_id = Worker.request(dbid, TENANT)  # a worker meant to start, whose container died
     handshake = channels.SpawnerWorkerChannel(worker_id)
     started = time.monotonic()
     try:
         with pytest.raises(WorkerLostWhileStarting, match="stopped before the worker reported ready"):
-            Spawner("default").wait_until_ready(handshake, exited_container, worker_id)
+            Spawner("default").wait_until_ready(handshake, exited_container, dbid, worker_id)
     finally:
         handshake.delete()
+        Worker.delete(dbid, worker_id)
     assert time.monotonic() - started < 10  # the start timeout is 60 s
+
+
+def test_a_worker_stopped_while_it_starts_is_not_lost(api, make_actor, exited_container):
+    """Its container stopped because it was asked to stop (or its actor is being deleted): the start
+    is cancelled, and no fresh worker takes its place."""
+    actor = make_actor()
+    dbid = f"{TENANT}_{actor['id']}"
+    worker_id = Worker.request(dbid, TENANT)
+    Worker.set_status(dbid, worker_id, WorkerStatus.SHUTDOWN_REQUESTED)
+    handshake = channels.SpawnerWorkerChannel(worker_id)
+    try:
+        with pytest.raises(WorkerStartCancelled):
+            Spawner("default").wait_until_ready(handshake, exited_container, dbid, worker_id)
+    finally:
+        handshake.delete()
+        Worker.delete(dbid, worker_id)
 
 
 def test_a_worker_that_reports_an_error_is_not_retried(exited_container):
@@ -46,7 +65,7 @@ def test_a_worker_that_reports_an_error_is_not_retried(exited_container):
     handshake.put("error: no such module")
     try:
         with pytest.raises(WorkerStartError, match="no such module") as raised:
-            Spawner("default").wait_until_ready(handshake, exited_container, worker_id)
+            Spawner("default").wait_until_ready(handshake, exited_container, f"{TENANT}_none", worker_id)
     finally:
         handshake.delete()
     assert not isinstance(raised.value, WorkerLostWhileStarting)

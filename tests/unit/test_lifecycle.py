@@ -124,14 +124,12 @@ def test_a_finishing_execution_does_not_overwrite_a_stop_request(use_stores):
 
     stores.workers_store[DBID] = {"w": {"id": "w", "status": WorkerStatus.BUSY}}
     process = WorkerProcess({"worker_id": "w", "actor_id": DBID})
-    process.busy.set()
     Worker.set_status(DBID, "w", WorkerStatus.SHUTDOWN_REQUESTED)  # a DELETE of the worker, mid-execution
-    process.set_idle()  # the execution ends
+    process.record_idle()  # the execution ends
     assert Worker.get(DBID, "w")["status"] == WorkerStatus.SHUTDOWN_REQUESTED
-    assert not process.busy.is_set()
 
     Worker.set_status(DBID, "w", WorkerStatus.SHUTTING_DOWN)
-    process.set_idle()
+    process.record_idle()
     assert Worker.get(DBID, "w")["status"] == WorkerStatus.SHUTTING_DOWN
 
 
@@ -139,7 +137,7 @@ def test_a_busy_worker_goes_back_to_ready(use_stores):
     from actors.worker import WorkerProcess
 
     stores.workers_store[DBID] = {"w": {"id": "w", "status": WorkerStatus.BUSY}}
-    WorkerProcess({"worker_id": "w", "actor_id": DBID}).set_idle()
+    WorkerProcess({"worker_id": "w", "actor_id": DBID}).record_idle()
     worker = Worker.get(DBID, "w")
     assert worker["status"] == WorkerStatus.READY and worker["last_execution_time"]
 
