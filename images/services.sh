@@ -3,11 +3,13 @@
 #   abaco/redis:local      Debian's redis-server      images/redis/
 #   abaco/rabbitmq:local   Debian's rabbitmq-server   images/rabbitmq/   (management plugin included)
 #   abaco/nginx$TAG        Debian's nginx + openssl   images/nginx/      (TAG default :dev)
+#   abaco/prometheus:local Debian's prometheus        images/prometheus/ (not in `all`: the Ansible
+#                                                     deployment's metrics hosts run it)
 # Each is FROM abaco/python-base:local (images/base/python.sh). The host downloads the Debian packages
 # the base lacks with `apt-get install --download-only`, resolved against the base image's own dpkg
 # status, into images/<name>/debs/ (not in git); the build then installs them with --network none.
 #
-#   images/services.sh [redis|rabbitmq|nginx|all]... [--force]     (default: all)
+#   images/services.sh [redis|rabbitmq|nginx|prometheus|all]... [--force]     (default: all)
 #
 # --force downloads the packages again (e.g. after a Debian security update). Builds use the layer
 # cache, so a rebuild with nothing changed takes a second or two.
@@ -22,10 +24,10 @@ FORCE=0
 TARGETS=()
 for arg in "$@"; do
     case "$arg" in
-        redis | rabbitmq | nginx) TARGETS+=("$arg") ;;
+        redis | rabbitmq | nginx | prometheus) TARGETS+=("$arg") ;;
         all) TARGETS+=(redis rabbitmq nginx) ;;
         --force) FORCE=1 ;;
-        *) die "usage: $0 [redis|rabbitmq|nginx|all]... [--force]" ;;
+        *) die "usage: $0 [redis|rabbitmq|nginx|prometheus|all]... [--force]" ;;
     esac
 done
 ((${#TARGETS[@]})) || TARGETS=(redis rabbitmq nginx)
@@ -35,6 +37,7 @@ packages_of() {
         redis) echo redis-server ;;
         rabbitmq) echo rabbitmq-server ;;
         nginx) echo nginx openssl gettext-base ;;
+        prometheus) echo prometheus ;;
     esac
 }
 
