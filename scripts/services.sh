@@ -287,7 +287,10 @@ start_docker() {
     ensure_packages docker.io
     if ! pid="$(owned_pid docker)"; then
         local others ours
-        ours="$(for f in "$ABACO_PIDS"/docker*.pid; do [[ -r "$f" && "$f" != */docker.pid ]] && tr -dc '0-9' <"$f" && echo; done)"
+        # an if, not &&: with no pid file the loop must still succeed (set -e)
+        ours="$(for f in "$ABACO_PIDS"/docker*.pid; do
+            if [[ -r "$f" && "$f" != */docker.pid ]]; then tr -dc '0-9' <"$f" && echo; fi
+        done)"
         others="$(pgrep -x dockerd | grep -vxF "${ours:-none}" || true)"
         if [[ -n "$others" ]]; then
             die "docker: a dockerd is running (pid $(echo "$others" | tr '\n' ' ')) but '$DOCKER info' fails; not starting a second daemon beside it"
