@@ -108,6 +108,18 @@ class AbstractStore(MutableMapping):
         expiry.
         """
 
+    def get_many(self, keys: list[str]) -> list[JSON]:
+        """The values of ``keys`` in order, None for a missing one (one round trip where the
+        backend allows it)."""
+        return [self.get(key) for key in keys]
+
+    def incr(self, key: str, amount: int = 1) -> int:
+        """Atomically add ``amount`` to the integer at ``key`` (a missing key counts 0); returns it."""
+        def fn(current):
+            value = (current if isinstance(current, int) else 0) + amount
+            return value, value
+        return self._modify(key, fn, default=0)
+
     # -- mapping views that tolerate concurrent deletes -------------------------------------
     def keys(self) -> list[str]:  # type: ignore[override]
         return list(self)
@@ -171,6 +183,24 @@ class AbstractStore(MutableMapping):
             return value, True
         return self._modify(key, fn, default=_ABSENT)
 
+    def within_transaction_counting(self, f: Callable[[JSON], tuple[JSON, dict[str, int]]], key: str,
+                                    default: JSON = _MISSING) -> JSON:
+        """Like :meth:`within_transaction`, with counters: ``f(current)`` returns ``(new, counts)``,
+        ``counts`` mapping counter keys of this store to amounts added along with the write. In
+        Redis the write and the additions are one transaction, so a retried one never counts twice;
+        elsewhere the additions follow the write (a crash in between loses them)."""
+        added: dict[str, int] = {}
+
+        def fn(current):
+            new, counts = f(current)
+            added.clear()
+            added.update(counts)
+            return new, new
+        new = self._modify(key, fn, default=default)
+        for counter, amount in added.items():
+            self.incr(counter, amount)
+        return new
+
     def within_transaction(self, f: Callable[[JSON], JSON], key: str, default: JSON = _MISSING) -> JSON:
         """Atomically replace ``s[key]`` by ``f(s[key])`` and return the new value.
 
@@ -233,6 +263,30 @@ class RedisStore(AbstractStore):
 
     def __contains__(self, key: object) -> bool:
         return bool(self._redis.exists(key))
+
+    def incr(self, key: str, amount: int = 1) -> int:
+        # an integer's JSON text is the integer string INCRBY works on
+        return int(self._redis.incrby(key, amount))
+
+    def within_transaction_counting(self, f, key, default=_MISSING):
+        def attempt(pipe):
+            raw = pipe.get(key)
+            if raw is None and default is _MISSING:
+                raise KeyError(key)
+            new, counts = f(_fresh(default) if raw is None else _decode(raw))
+            pipe.multi()
+            pipe.set(key, _encode(new), keepttl=True)
+            for counter, amount in counts.items():
+                pipe.incrby(counter, amount)
+            return new
+        return self._redis.transaction(attempt, key, value_from_callable=True)
+
+    def get_many(self, keys: list[str]) -> list[JSON]:
+        values: list[JSON] = []
+        for start in range(0, len(keys), SCAN_BATCH):
+            batch = self._redis.mget(keys[start:start + SCAN_BATCH])
+            values.extend(None if raw is None else _decode(raw) for raw in batch)
+        return values
 
     def __iter__(self) -> Iterator[str]:
         seen: set[str] = set()  # SCAN may return a key twice while the keyspace is rehashed
@@ -365,6 +419,10 @@ class MongoStore(AbstractStore):
             raise KeyError(key)
         return _decode(doc["v"])
 
+    def get_many(self, keys: list[str]) -> list[JSON]:
+        found = {doc["_id"]: doc for doc in self._coll.find({"_id": {"$in": list(keys)}})}
+        return [_decode(found[k]["v"]) if self._is_live(found.get(k)) else None for k in keys]
+
     def __setitem__(self, key: str, value: JSON) -> None:
         self._write(key, value)
 
@@ -417,6 +475,153 @@ class MongoStore(AbstractStore):
         if not live:  # an expired document is replaced by a fresh value without expiry
             update["$unset"] = {"exp": ""}
         return self._coll.update_one({"_id": key, "rev": doc.get("rev")}, update).matched_count == 1
+
+    def close(self) -> None:
+        if self._own_client:
+            self._client.close()
+
+
+# -- ordered indexes ---------------------------------------------------------------------------------
+class AbstractIndex(abc.ABC):
+    """Named ordered sets of string members, each with a score: what a listing needs without reading
+    every record (the execution ids of one actor by arrival time, the actors of one tenant, ...).
+    Adding a member twice keeps one, with the later score. Every method is atomic."""
+
+    @abc.abstractmethod
+    def add(self, index: str, member: str, score: float) -> None: ...
+
+    def add_many(self, index: str, scores: dict[str, float]) -> None:
+        """Add several members at once (one round trip where the backend allows it)."""
+        for member, score in scores.items():
+            self.add(index, member, score)
+
+    @abc.abstractmethod
+    def remove(self, index: str, member: str) -> None: ...
+
+    @abc.abstractmethod
+    def remove_if_score(self, index: str, member: str, score: float) -> bool:
+        """Remove the member only if its score is still ``score`` (nobody re-added it since it was
+        read); True if removed."""
+
+    @abc.abstractmethod
+    def members(self, index: str, offset: int = 0, limit: int | None = None) -> list[str]:
+        """Members by ascending score, from ``offset``, at most ``limit`` of them (None: all)."""
+
+    @abc.abstractmethod
+    def size(self, index: str) -> int: ...
+
+    @abc.abstractmethod
+    def score(self, index: str, member: str) -> float | None:
+        """The member's score, or None when it is not in the index."""
+
+    @abc.abstractmethod
+    def drop(self, index: str) -> None: ...
+
+    @abc.abstractmethod
+    def flush(self) -> None:
+        """Remove every index."""
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Release connections."""
+
+
+class RedisIndex(AbstractIndex):
+    """One sorted set per index in one Redis logical database."""
+
+    def __init__(self, host: str, port: int, db: int = 0, password: str | None = None):
+        self._store = RedisStore(host, port, db, password=password)  # its connection settings and retries
+        self._redis = self._store._redis
+
+    def add(self, index: str, member: str, score: float) -> None:
+        self._redis.zadd(index, {member: score})
+
+    def add_many(self, index: str, scores: dict[str, float]) -> None:
+        if scores:
+            self._redis.zadd(index, scores)
+
+    def remove(self, index: str, member: str) -> None:
+        self._redis.zrem(index, member)
+
+    def remove_if_score(self, index: str, member: str, score: float) -> bool:
+        def attempt(pipe):
+            if pipe.zscore(index, member) != score:
+                return False
+            pipe.multi()
+            pipe.zrem(index, member)
+            return True
+        return bool(self._redis.transaction(attempt, index, value_from_callable=True))
+
+    def members(self, index: str, offset: int = 0, limit: int | None = None) -> list[str]:
+        stop = -1 if limit is None else offset + limit - 1
+        if limit == 0:
+            return []
+        return list(self._redis.zrange(index, offset, stop))
+
+    def size(self, index: str) -> int:
+        return int(self._redis.zcard(index))
+
+    def score(self, index: str, member: str) -> float | None:
+        value = self._redis.zscore(index, member)
+        return None if value is None else float(value)
+
+    def drop(self, index: str) -> None:
+        self._redis.delete(index)
+
+    def flush(self) -> None:
+        self._redis.flushdb()
+
+    def close(self) -> None:
+        self._store.close()
+
+
+def _member_id(index: str, member: str) -> str:
+    # MongoDB refuses arrays as _id; the JSON text of the pair is one string per (index, member),
+    # whatever characters the two hold (a user name in an index name may hold anything)
+    return json.dumps([index, member], ensure_ascii=False)
+
+
+class MongoIndex(AbstractIndex):
+    """One document per member, ``{_id: '["<index>", "<member>"]', i: index, m: member, s: score}``,
+    with a compound index on (index, score)."""
+
+    def __init__(self, uri_or_host: str | None = None, port: int | None = None, database: str = "abaco",
+                 collection: str = "index", user: str | None = None, password: str | None = None,
+                 client: Any = None):
+        self._own_client = client is None
+        self._client = client or MongoStore._connect(uri_or_host or "localhost", port, user, password)
+        self._coll = self._client[database][collection]
+        self._coll.create_index([("i", pymongo.ASCENDING), ("s", pymongo.ASCENDING)])
+
+    def add(self, index: str, member: str, score: float) -> None:
+        self._coll.update_one({"_id": _member_id(index, member)}, {"$set": {"i": index, "m": member, "s": score}}, upsert=True)
+
+    def remove(self, index: str, member: str) -> None:
+        self._coll.delete_one({"_id": _member_id(index, member)})
+
+    def remove_if_score(self, index: str, member: str, score: float) -> bool:
+        return self._coll.delete_one({"_id": _member_id(index, member), "s": score}).deleted_count == 1
+
+    def members(self, index: str, offset: int = 0, limit: int | None = None) -> list[str]:
+        if limit == 0:
+            return []
+        cursor = self._coll.find({"i": index}, {"m": 1}).sort([("s", 1), ("m", 1)]).skip(offset)
+        if limit is not None:
+            cursor = cursor.limit(limit)
+        return [doc["m"] for doc in cursor]
+
+    def size(self, index: str) -> int:
+        return self._coll.count_documents({"i": index})
+
+    def score(self, index: str, member: str) -> float | None:
+        doc = self._coll.find_one({"_id": _member_id(index, member)}, {"s": 1})
+        return None if doc is None else float(doc["s"])
+
+    def drop(self, index: str) -> None:
+        self._coll.delete_many({"i": index})
+
+    def flush(self) -> None:
+        self._coll.delete_many({})
 
     def close(self) -> None:
         if self._own_client:

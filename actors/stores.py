@@ -25,7 +25,7 @@ import threading
 from typing import NamedTuple
 
 from actors.config import ConfigError, conf
-from actors.store import AbstractStore, MongoStore, RedisStore
+from actors.store import AbstractIndex, AbstractStore, MongoIndex, MongoStore, RedisIndex, RedisStore
 
 
 class _Spec(NamedTuple):
@@ -46,17 +46,23 @@ STORES: dict[str, _Spec] = {
     "clients_store": _Spec("mongo", 9, "4"),
     "hosts_store": _Spec("redis", 10, "5"),  # ours: each compute host's heartbeat
 }
+# ours: ordered indexes of what the API lists (the executions of an actor, the actors of a tenant
+# or a user), so a listing reads its own records only; by default beside the executions
+INDEXES: dict[str, _Spec] = {
+    "index_store": _Spec("executions_store", 11, "6"),
+}
 BACKENDS = ("redis", "mongo")
 DEFAULT_LOG_EX = 43200
 DEFAULT_MONGO_USER = "admin"
 
-_cache: dict[str, AbstractStore] = {}
+_cache: dict[str, AbstractStore | AbstractIndex] = {}
 _lock = threading.Lock()
 
 
 def backend_of(name: str) -> str:
-    """``redis`` or ``mongo``: where the store ``name`` lives according to the configuration."""
-    backend = conf().get("store", name, STORES[name].backend).strip().lower()
+    """``redis`` or ``mongo``: where the store (or index) ``name`` lives according to the configuration."""
+    default = STORES[name].backend if name in STORES else backend_of(INDEXES[name].backend)
+    backend = conf().get("store", name, default).strip().lower()
     if backend not in BACKENDS:
         raise ConfigError(f"[store] {name} must be one of {', '.join(BACKENDS)}, got {backend!r}")
     return backend
@@ -86,6 +92,31 @@ def describe_layout() -> str:
     return f"in MongoDB: {', '.join(in_mongo)}; every other store in Redis"
 
 
+def _build_index(name: str) -> AbstractIndex:
+    c, spec = conf(), INDEXES[name]
+    if backend_of(name) == "redis":
+        return RedisIndex(c.get("store", "redis_host"), c.get_int("store", "redis_port"), spec.redis_db,
+                          password=c.get("store", "redis_password", None) or None)
+    password = c.get("store", "mongo_password", None) or None
+    user = c.get("store", "mongo_user", None) or (DEFAULT_MONGO_USER if password else None)
+    return MongoIndex(c.get("store", "mongo_host"), c.get_int("store", "mongo_port"),
+                      database=c.get("store", "mongo_database", "abaco"), collection=spec.collection,
+                      user=user, password=password)
+
+
+def get_index(name: str) -> AbstractIndex:
+    """The index store called ``name`` (one of :data:`INDEXES`), created on first use."""
+    if name not in INDEXES:
+        raise KeyError(f"no index store named {name!r}")
+    index = _cache.get(name)
+    if index is None:
+        with _lock:
+            index = _cache.get(name)
+            if index is None:
+                index = _cache[name] = _build_index(name)
+    return index
+
+
 def get_store(name: str) -> AbstractStore:
     """The store called ``name`` (one of :data:`STORES`), created on first use."""
     if name not in STORES:
@@ -105,11 +136,13 @@ def reset() -> None:
         _cache.clear()
 
 
-def __getattr__(name: str) -> AbstractStore:
+def __getattr__(name: str) -> AbstractStore | AbstractIndex:
     if name in STORES:
         return get_store(name)
+    if name in INDEXES:
+        return get_index(name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:
-    return sorted(list(globals()) + list(STORES))
+    return sorted(list(globals()) + list(STORES) + list(INDEXES))
