@@ -332,6 +332,7 @@ class HealthAgent:
 def main() -> None:
     logs.setup("health")
     migrations.ensure_current()
+    migrations.start_execution_index()
     agent = HealthAgent()
     signal.signal(signal.SIGTERM, agent.stop)
     signal.signal(signal.SIGINT, agent.stop)

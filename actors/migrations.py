@@ -9,19 +9,27 @@ upgraded deployment migrates itself. Migrations are listed in docs/architecture.
 from __future__ import annotations
 
 import logging
+import sys
 import threading
+from collections.abc import Callable, Iterable, Iterator
 
 from actors import codes, stores
+from actors.models import Actor, Execution, layout
+from actors.models.actor import index_reader
 from actors.models.alias import ALIAS_KEY_SEPARATOR, alias_id_of
+from actors.models.execution import COUNTED_EXECUTION
 
 log = logging.getLogger(__name__)
 
+BATCH = 500
 _done = False
 _lock = threading.Lock()
 
 
 def ensure_current() -> None:
-    """Run every migration once in this process; a failure is logged and retried on the next call."""
+    """Run the quick migrations once in this process (aliases, the actor indexes); a failure is
+    logged and retried on the next call. The execution index, which may take minutes over a large
+    store, is built by :func:`start_execution_index` in the background."""
     global _done
     if _done:
         return
@@ -30,12 +38,90 @@ def ensure_current() -> None:
             return
         try:
             moved = migrate_alias_keys()
+            indexed = index_actors()
         except Exception:  # noqa: BLE001 - the store may be down: serve anyway, try again next time
             log.exception("store migration failed; it is retried on the next request")
             return
         if moved:
             log.warning("migrated %d alias record(s) to the %r key layout", moved, ALIAS_KEY_SEPARATOR)
+        if indexed:
+            log.warning("listed %d existing actor(s) in the actor indexes", indexed)
         _done = True
+
+
+# -- the actor indexes ----------------------------------------------------------------------------
+def index_actors() -> int:
+    """List every actor in the actor indexes and each permission holder's readable index, then mark
+    the layout done. Idempotent; returns how many actors it listed (0 when already done)."""
+    if layout.is_done(layout.ACTOR_INDEX):
+        return 0
+    listed = 0
+    for keys in batches(stores.actors_store.keys(), BATCH):
+        actors = [a for a in stores.actors_store.get_many(keys) if isinstance(a, dict) and a.get("db_id")
+                  and a.get("tenant")]
+        Actor.index(actors)
+        for actor, permissions in zip(actors, stores.permissions_store.get_many([a["db_id"] for a in actors])):
+            for user, level in (permissions or {}).items():
+                index_reader(actor, user, level)
+        listed += len(actors)
+    layout.mark_done(layout.ACTOR_INDEX)
+    return listed
+
+
+# -- the execution index and totals ---------------------------------------------------------------
+def start_execution_index() -> threading.Thread | None:
+    """Build the execution index in a daemon thread, unless it is done; returns the thread."""
+    if layout.is_done(layout.EXECUTION_INDEX):
+        return None
+    thread = threading.Thread(target=_index_executions_logged, name="execution-index", daemon=True)
+    thread.start()
+    return thread
+
+
+def _index_executions_logged() -> None:
+    try:
+        index_executions()
+    except Exception:  # noqa: BLE001 - the next start of the agent tries again
+        log.exception("building the execution index failed; it is resumed when the agent starts again")
+
+
+def index_executions(progress: Callable[[int, int], None] | None = None) -> int:
+    """Index every execution record in its actor's index and count it in the totals, then mark the
+    layout done. Each record is counted in a transaction that also marks it counted, so a run that
+    stops half way is completed by the next one, runs side by side count nothing twice, and
+    executions coming and ending meanwhile are counted exactly once. Returns how many records it
+    counted; ``progress(seen, total)`` is called after each batch."""
+    if layout.is_done(layout.EXECUTION_INDEX):
+        return 0
+    store = stores.executions_store
+    total, seen, counted = len(store), 0, 0
+    for keys in batches(store.keys(), BATCH):
+        records = [(k, r) for k, r in zip(keys, store.get_many(keys)) if is_execution(r)]
+        Execution.index([r for _, r in records])
+        for key, record in records:
+            if COUNTED_EXECUTION not in (record.get("counted") or []) and Execution.count_existing(key):
+                counted += 1
+        seen += len(keys)
+        if progress is not None:
+            progress(seen, total)
+    layout.mark_done(layout.EXECUTION_INDEX)
+    log.warning("execution index built: %d record(s) read, %d counted in the totals", seen, counted)
+    return counted
+
+
+def is_execution(value: object) -> bool:
+    return isinstance(value, dict) and bool(value.get("actor_id")) and bool(value.get("id"))
+
+
+def batches(items: Iterable[str], size: int) -> Iterator[list[str]]:
+    batch: list[str] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 # -- aliases: <TENANT>_<alias> -> <TENANT>:<alias> ------------------------------------------------
@@ -97,3 +183,22 @@ def move_alias_nonces(old_key: str, new_key: str, shared_with_actor: bool) -> No
     elif moving:
         stores.nonce_store.within_transaction(
             lambda current: {k: v for k, v in current.items() if k not in moving}, old_key, default={})
+
+
+def main() -> int:
+    """``python -m actors.migrations``: every migration in the foreground, with progress."""
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    ensure_current()
+    if not _done:
+        return 1
+
+    def show(seen: int, total: int) -> None:
+        print(f"\rexecution index: {seen:,} of about {total:,} keys read", end="", file=sys.stderr, flush=True)
+
+    counted = index_executions(progress=show)
+    print(f"\nexecution index done ({counted:,} record(s) counted)", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -18,6 +18,7 @@ from actors.controllers.base import (
     as_force,
     check_size,
     json_body,
+    paging,
     parse_fields,
     request_fields,
 )
@@ -27,6 +28,7 @@ from actors.models import (
     Actor,
     Permission,
     Worker,
+    page,
 )
 from actors.responses import convert_model, ok
 
@@ -40,15 +42,12 @@ INVALID_LINK = (
 
 
 def list_actors() -> Response:
+    """The caller's readable actors, oldest first; ``limit``/``skip`` page them. An actor without a
+    permission map is left out (upstream failed the whole listing on one such record)."""
     ident = identity()
-    visible = []
-    for actor in Actor.list_for_tenant(ident.tenant):
-        try:
-            if Permission.allows(actor["db_id"], ident.user, codes.READ):
-                visible.append(convert_model(views.actor_view(actor)))
-        except PermissionsNotFound:
-            continue  # upstream failed the whole listing here; one broken record should not
-    return ok(visible)
+    offset, limit = paging()
+    actors = page(Actor.readable_by(ident.tenant, ident.user), offset, limit)
+    return ok([convert_model(views.actor_view(a)) for a in actors])
 
 
 # -- validation (in upstream's order) ---------------------------------------------
@@ -236,7 +235,7 @@ def update_actor(actor_id: str) -> Response:
         # the spawner stops the older workers (stop-no-delete) once the new one runs
         send_start_command(actor, Worker.request(g.dbid, actor["tenant"]), stop_existing=True)
     if previous["owner"] != ident.user:
-        Permission.set(g.dbid, ident.user, codes.UPDATE)
+        Actor.grant(g.dbid, ident.user, codes.UPDATE, actor)
     return ok(convert_model(views.actor_view(actor)), "Actor updated successfully.")
 
 

@@ -9,47 +9,35 @@ from flask import Response
 
 from actors import channels, lifecycle
 from actors.controllers import views
+from actors.controllers.base import paging
 from actors.lifecycle import WorkerStatus
 from actors.models import (
     Actor,
     Execution,
     Worker,
     display_id,
+    page,
 )
+from actors.models.execution import EVERY_ACTOR, TOTAL_NAMES
 from actors.responses import convert_keys, ok
 
 log = logging.getLogger(__name__)
 
 
-def actor_overview(actor: dict, workers: dict[str, dict], executions: list[dict]) -> dict:
-    """The raw stored actor plus its workers, queued message count, execution count and runtime."""
-    totals = Execution.totals(executions)
-    return {
-        **actor,
-        "workers": workers,
-        "messages": channels.ActorMsgChannel(actor["db_id"]).message_count(),
-        "executions": totals["executions"],
-        "runtime": totals["runtime"],
-    }
-
-
-def executions_by_actor() -> dict[str, list[dict]]:
-    grouped: dict[str, list[dict]] = {}
-    for record in Execution.all():
-        grouped.setdefault(record["actor_id"], []).append(record)
-    return grouped
-
-
-def all_actor_overviews() -> list[dict]:
-    workers, executions = Worker.all_by_actor(), executions_by_actor()
-    return [
-        actor_overview(actor, workers.get(actor["db_id"], {}), executions.get(actor["db_id"], []))
-        for actor in Actor.list_all()
-    ]
+def actor_overviews(actors: list[dict]) -> list[dict]:
+    """The raw stored actors plus their workers, queued messages, execution count and runtime."""
+    workers = Worker.all_by_actor()
+    totals = Execution.totals_of([a["db_id"] for a in actors])
+    return [{**actor, "workers": workers.get(actor["db_id"], {}),
+             "messages": channels.ActorMsgChannel(actor["db_id"]).message_count(),
+             "executions": total["executions"], "runtime": total["runtime"]}
+            for actor, total in zip(actors, totals)]
 
 
 def admin_actors() -> Response:
-    return ok([convert_keys(a) for a in all_actor_overviews()], "Actors retrieved successfully.")
+    """Every actor of every tenant, oldest first; ``limit``/``skip`` page them."""
+    actors = Actor.page_all(*paging())
+    return ok([convert_keys(a) for a in actor_overviews(actors)], "Actors retrieved successfully.")
 
 
 # -- workers ------------------------------------------------------------------------------------
@@ -59,16 +47,15 @@ def admin_workers() -> Response:
     summary = {"total_workers": 0, "ready_workers": 0, "requested_workers": 0, "error_workers": 0,
                "busy_workers": 0, "actors_no_workers": 0}
     listed = []
-    workers_by_actor = Worker.all_by_actor()
-    for actor in Actor.list_all():
+    workers_by_actor = {dbid: workers for dbid, workers in Worker.all_by_actor().items() if workers}
+    with_workers = Actor.records(sorted(workers_by_actor))  # registered ones: not every actor is read
+    summary["actors_no_workers"] = max(Actor.count() - len(with_workers), 0)
+    for actor in with_workers:
         dbid = actor["db_id"]
-        workers = workers_by_actor.get(dbid) or {}
-        if not workers:
-            summary["actors_no_workers"] += 1
-        for worker in workers.values():
+        for worker in workers_by_actor[dbid].values():
             count_worker(summary, worker.get("status", ""))
             listed.append(convert_keys({**views.worker_view(worker), "actor_id": display_id(dbid), "actor_dbid": dbid}))
-    return ok({"summary": convert_keys(summary), "workers": listed}, "Workers retrieved successfully.")
+    return ok({"summary": convert_keys(summary), "workers": page(listed, *paging())}, "Workers retrieved successfully.")
 
 
 def count_worker(summary: dict, status: str) -> None:
@@ -86,14 +73,15 @@ def count_worker(summary: dict, status: str) -> None:
 # -- executions ---------------------------------------------------------------------------------
 def admin_executions() -> Response:
     """Totals over every execution ever recorded ("all", deleted actors included) and over the
-    actors still registered ("existing"), plus one line per existing actor."""
-    grouped = executions_by_actor()
+    actors still registered ("existing"), plus one line per existing actor (``limit``/``skip`` page
+    the lines). Every number comes from counters kept as executions come and end."""
     actors = Actor.list_all()
-    existing = {a["db_id"] for a in actors}
-    every = Execution.totals([r for records in grouped.values() for r in records])
-    current = Execution.totals([r for dbid, records in grouped.items() if dbid in existing for r in records])
+    existing = [a["db_id"] for a in actors]
+    [every] = Execution.totals_of([EVERY_ACTOR])
+    per_actor = Execution.totals_of(existing)
+    current = {name: sum(t[name] for t in per_actor) for name in TOTAL_NAMES}
     summary = {
-        "total_actors_all": len(existing | set(grouped)),
+        "total_actors_all": len(set(existing) | set(Execution.actors_with_executions())),
         "total_executions_all": every["executions"],
         "total_execution_runtime_all": every["runtime"],
         "total_execution_cpu_all": every["cpu"],
@@ -104,12 +92,12 @@ def admin_executions() -> Response:
         "total_execution_cpu_existing": current["cpu"],
         "total_execution_io_existing": current["io"],
     }
-    lines = [convert_keys(actor_execution_line(a, grouped.get(a["db_id"], []))) for a in actors]
+    offset, limit = paging()
+    lines = [convert_keys(actor_execution_line(a, t)) for a, t in page(list(zip(actors, per_actor)), offset, limit)]
     return ok({"summary": convert_keys(summary), "actors": lines}, "Executions retrieved successfully.")
 
 
-def actor_execution_line(actor: dict, records: list[dict]) -> dict:
-    totals = Execution.totals(records)
+def actor_execution_line(actor: dict, totals: dict) -> dict:
     return {
         "actor_id": actor["id"],
         "owner": actor.get("owner"),
@@ -130,7 +118,7 @@ def dashboard() -> Response:
     with a JWT typed into a form (``base_url``, ``jwt_header``, ``jwt``); we read the same data
     directly, so the form is accepted (GET or POST) and needs nothing."""
     rows = []
-    for actor in sorted(all_actor_overviews(), key=lambda a: (a.get("tenant", ""), a.get("id", ""))):
+    for actor in sorted(actor_overviews(Actor.list_all()), key=lambda a: (a.get("tenant", ""), a.get("id", ""))):
         cells = {**actor, "workers": len(actor["workers"])}
         rows.append("<tr>" + "".join(f"<td>{html.escape(str(cells.get(c, '')))}</td>" for c in DASHBOARD_COLUMNS) + "</tr>")
     header = "".join(f"<th>{c}</th>" for c in DASHBOARD_COLUMNS)

@@ -5,8 +5,8 @@ import logging
 
 from actors.controllers import views
 from actors.controllers.authz import identity
-from actors.controllers.base import as_text, parse_fields, request_fields, require_fields
-from actors.models import Alias
+from actors.controllers.base import as_text, paging, parse_fields, request_fields, require_fields
+from actors.models import Alias, page
 from actors.responses import convert_model, ok
 
 log = logging.getLogger(__name__)
@@ -19,7 +19,8 @@ ALIAS_FIELD_HELP = {
 
 
 def list_aliases():
-    aliases = Alias.list_for_tenant(identity().tenant)
+    offset, limit = paging()
+    aliases = page(Alias.list_for_tenant(identity().tenant), offset, limit)
     return ok([convert_model(views.alias_view(a)) for a in aliases], "Aliases retrieved successfully.")
 
 

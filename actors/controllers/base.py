@@ -218,6 +218,30 @@ def as_text(name: str, value: Any) -> str:
     return str(value)
 
 
+# -- paging of the listings that can grow -----------------------------------------------------------
+PAGING_HELP = "a whole number, 0 or more"
+
+
+def paging() -> tuple[int, int | None]:
+    """``(offset, limit)`` from the query string: ``limit`` (page size) and ``skip`` (how many to
+    leave out first; ``offset`` is taken too), the names later Abaco uses. Without them a listing is
+    whole, as Abaco 1.4 clients expect: ``(0, None)``."""
+    def number(name: str) -> int | None:
+        raw = request.args.get(name)
+        if raw is None or raw == "":
+            return None
+        try:
+            value = int(raw)
+        except ValueError:
+            value = -1
+        if value < 0:
+            raise ResourceError(f"Invalid {name}: {raw[:40]!r}; it must be {PAGING_HELP}.")
+        return value
+
+    skip = number("skip")
+    return (skip if skip is not None else number("offset") or 0), number("limit")
+
+
 # -- size limits of what Abaco stores (413 with the limit in the message) ---------------------------
 SIZE_LIMITS = {
     # option of [web]: (default in bytes, what it limits)

@@ -7,7 +7,7 @@ from flask import Response, g
 
 from actors import channels, codes
 from actors.controllers import views
-from actors.controllers.base import as_int, request_fields
+from actors.controllers.base import as_int, paging, request_fields
 from actors.errors import ExecutionNotFound, NotFound, ResourceError
 from actors.lifecycle import ExecutionStatus
 from actors.models import (
@@ -29,7 +29,11 @@ LEGACY_EXECUTION_FIELDS = {
 
 def list_executions(actor_id: str) -> Response:
     actor = Actor.get(g.dbid)
-    return ok(convert_model(views.executions_summary(actor, Execution.list(actor["db_id"]))), "Actor executions retrieved successfully.")
+    offset, limit = paging()
+    dbid = actor["db_id"]
+    [totals] = Execution.totals_of([dbid])
+    summary = views.executions_summary(actor, Execution.list(dbid, offset, limit), totals)
+    return ok(convert_model(summary), "Actor executions retrieved successfully.")
 
 
 def add_execution(actor_id: str) -> Response:

@@ -14,9 +14,9 @@ from flask import g
 from actors import auth, codes
 from actors.controllers import views
 from actors.controllers.authz import identity
-from actors.controllers.base import as_int, as_text, check_size, parse_fields, request_fields
+from actors.controllers.base import as_int, as_text, check_size, paging, parse_fields, request_fields
 from actors.errors import NonceNotFound
-from actors.models import Actor, Alias, Nonce, Permission, alias_id_of
+from actors.models import Actor, Alias, Nonce, Permission, alias_id_of, page
 from actors.responses import convert_model, ok
 
 log = logging.getLogger(__name__)
@@ -67,7 +67,8 @@ def actor_level() -> str:
 
 def list_actor_nonces(actor_id: str):
     level = actor_level()
-    nonces = [shown(n) for n in Nonce.list(g.dbid) if visible(n, level)]
+    offset, limit = paging()
+    nonces = page([shown(n) for n in Nonce.list(g.dbid) if visible(n, level)], offset, limit)
     return ok(nonces, "Actor nonces retrieved successfully.")
 
 
@@ -100,7 +101,8 @@ def alias_key(alias: str) -> tuple[dict, str]:
 def list_alias_nonces(alias: str):
     record, key = alias_key(alias)
     level = caller_level(identity(), key, record.get("owner"))
-    nonces = [shown(n, record.get("actor_id")) for n in Nonce.list(key) if visible(n, level)]
+    offset, limit = paging()
+    nonces = page([shown(n, record.get("actor_id")) for n in Nonce.list(key) if visible(n, level)], offset, limit)
     return ok(nonces, "Alias nonces retrieved successfully.")
 
 

@@ -19,11 +19,12 @@ PERMISSION_FIELD_HELP = {
 }
 
 
-def grant_from_request(key: str) -> dict:
-    """Set the level of the body's ``user`` (``ABACO_WORLD`` shares with everyone) and return the map."""
+def grant_from_request(key: str, grant=Permission.set) -> dict:
+    """Set the level of the body's ``user`` (``ABACO_WORLD`` shares with everyone) with ``grant``
+    and return the map."""
     fields = parse_fields(request_fields(), PERMISSION_FIELD_TYPES)
     require_fields(fields, PERMISSION_FIELD_HELP)
-    return Permission.set(key, fields["user"], fields["level"])
+    return grant(key, fields["user"], fields["level"])
 
 
 def get_actor_permissions(actor_id: str):
@@ -33,7 +34,7 @@ def get_actor_permissions(actor_id: str):
 
 def add_actor_permission(actor_id: str):
     Actor.get(g.dbid)
-    return ok(grant_from_request(g.dbid), "Permission added successfully.")
+    return ok(grant_from_request(g.dbid, Actor.grant), "Permission added successfully.")
 
 
 def alias_permissions_key(alias: str) -> str:

@@ -7,13 +7,13 @@ actor id where upstream put the internal db id, which no URL accepts (docs/compa
 """
 from __future__ import annotations
 
-from actors.models import Execution, display_id, display_time
+from actors.models import display_id, display_time
 
 ACTOR_HIDDEN = ("db_id", "tenant", "api_server", "executions")
 ACTOR_TIMES = ("create_time", "last_update_time")
 ALIAS_HIDDEN = ("alias_id", "db_id", "tenant", "api_server")
 NONCE_HIDDEN = ("db_id", "tenant")
-EXECUTION_HIDDEN = ("tenant", "finish_time", "start_failures")
+EXECUTION_HIDDEN = ("tenant", "finish_time", "start_failures", "counted")
 WORKER_TIMES = ("create_time", "last_execution_time", "last_health_check_time")
 
 
@@ -109,8 +109,9 @@ def execution_summary_item(record: dict) -> dict:
     return item
 
 
-def executions_summary(actor: dict, records: list[dict]) -> dict:
-    totals = Execution.totals(records)
+def executions_summary(actor: dict, records: list[dict], totals: dict) -> dict:
+    """The actor's execution totals (over all its executions) and ``records``, one page of them or
+    all."""
     return {
         "actor_id": actor["id"],
         "api_server": actor["api_server"],

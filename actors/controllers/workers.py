@@ -9,12 +9,13 @@ from actors import codes
 from actors.commands import send_start_command, stop_worker
 from actors.config import conf
 from actors.controllers import views
-from actors.controllers.base import as_int, request_fields
+from actors.controllers.base import as_int, paging, request_fields
 from actors.errors import ResourceError, WorkerNotFound
 from actors.models import (
     Actor,
     Host,
     Worker,
+    page,
 )
 from actors.responses import convert_model, ok
 
@@ -24,8 +25,9 @@ log = logging.getLogger(__name__)
 # -- resources (admin app) -------------------------------------------------------
 def list_workers(actor_id: str) -> Response:
     Actor.get(g.dbid)
-    workers = [convert_model(views.worker_view(w)) for w in Worker.get_workers(g.dbid).values()]
-    return ok(workers, "All workers retrieved.")
+    offset, limit = paging()
+    workers = page(list(Worker.get_workers(g.dbid).values()), offset, limit)
+    return ok([convert_model(views.worker_view(w)) for w in workers], "All workers retrieved.")
 
 
 def add_workers(actor_id: str) -> Response:

@@ -16,6 +16,7 @@ from actors.models.common import (
                                   is_hashid,
                                   new_id,
                                   now_epoch,
+                                  page,
 )
 from actors.models.execution import Execution, Logs
 from actors.models.host import Host
@@ -26,5 +27,5 @@ from actors.models.worker import Worker
 __all__ = [
     "ACTOR_DEFAULTS", "Actor", "Alias", "Execution", "Host", "Logs", "Nonce", "Permission", "Worker", "alias_id_of",
     "api_server_for", "dbid_of", "display_id", "display_time", "is_hashid", "new_id", "nonce_tenant",
-    "now_epoch",
+    "now_epoch", "page",
 ]

@@ -7,14 +7,16 @@ from typing import Any
 from actors import codes, stores
 from actors.errors import ActorNotFound, DAOError
 from actors.lifecycle import ACTOR, ActorStatus
+from actors.models import layout
 from actors.models.common import (
     api_server_for,
     dbid_of,
     display_id,
     new_id,
     now_epoch,
+    page,
 )
-from actors.models.permission import Permission
+from actors.models.permission import Permission, grants
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +39,13 @@ ACTOR_DEFAULTS: dict[str, Any] = {
     "queue": "default",
     "state": {},
 }
+# Indexes of actors (index_store, scored by creation time) for the listings the API makes: every
+# actor (admin), a tenant's actors, and the actors each user of a tenant holds a permission on
+# (ABACO_WORLD is such a user: its index holds the actors shared with everyone).
+ALL_ACTORS = "actors"
+ACTORS_OF_TENANT = "actors-of:{}"
+READABLE_BY = "actors-readable:{}:{}"
+
 # what a PUT never changes (the name cannot be changed, the owner stays)
 KEPT_ON_UPDATE = ("id", "db_id", "tenant", "api_server", "owner", "name", "create_time", "executions")
 
@@ -87,8 +96,29 @@ class Actor:
         )
         if not stores.actors_store.add_key_val_if_empty(dbid, record):
             raise DAOError("Actor id collision; try again.")
-        Permission.set(dbid, owner, codes.UPDATE)
+        Actor.index([record])
+        Actor.grant(dbid, owner, codes.UPDATE, record)
         return record
+
+    @staticmethod
+    def index(records: list[dict]) -> None:
+        """List actors in the all-actors and per-tenant indexes (idempotent)."""
+        by_tenant: dict[str, dict[str, float]] = {}
+        for record in records:
+            by_tenant.setdefault(record["tenant"], {})[record["db_id"]] = creation_score(record)
+        for tenant, scores in by_tenant.items():
+            stores.index_store.add_many(ALL_ACTORS, scores)
+            stores.index_store.add_many(ACTORS_OF_TENANT.format(tenant), scores)
+
+    @staticmethod
+    def grant(dbid: str, user: str, level: str, actor: dict | None = None) -> dict:
+        """Set ``user``'s level on the actor (as :meth:`Permission.set`) and keep the user's index
+        of readable actors in step. Returns the whole permission map."""
+        permissions = Permission.set(dbid, user, level)
+        actor = actor or Actor.find(dbid)
+        if actor is not None:
+            index_reader(actor, user, level)
+        return permissions
 
     @staticmethod
     def set_status(dbid: str, status: str, status_message: str | None = None,
@@ -166,14 +196,52 @@ class Actor:
 
     @staticmethod
     def delete(dbid: str) -> None:
+        actor = Actor.find(dbid)
+        holders = stores.permissions_store.get(dbid) or {}
         del stores.actors_store[dbid]
         del stores.permissions_store[dbid]
         del stores.nonce_store[dbid]
+        if actor is not None:
+            stores.index_store.remove(ALL_ACTORS, dbid)
+            stores.index_store.remove(ACTORS_OF_TENANT.format(actor["tenant"]), dbid)
+            for user in holders:
+                stores.index_store.remove(READABLE_BY.format(actor["tenant"], user), dbid)
 
     @staticmethod
     def list_for_tenant(tenant: str) -> list[dict]:
-        prefix = f"{tenant}_"
-        return [a for k, a in stores.actors_store.items() if k.startswith(prefix) and a.get("tenant") == tenant]
+        """The tenant's actors, oldest first."""
+        if not layout.is_done(layout.ACTOR_INDEX):
+            prefix = f"{tenant}_"
+            return by_creation([a for k, a in stores.actors_store.items() if k.startswith(prefix)
+                                and isinstance(a, dict) and a.get("tenant") == tenant])
+        return Actor.records(stores.index_store.members(ACTORS_OF_TENANT.format(tenant)), tenant)
+
+    @staticmethod
+    def readable_by(tenant: str, user: str) -> list[dict]:
+        """The tenant's actors ``user`` may read (their own permission or ``ABACO_WORLD``'s), oldest
+        first: read from the readers' indexes, each checked against its permission map."""
+        if not layout.is_done(layout.ACTOR_INDEX):
+            candidates = Actor.list_for_tenant(tenant)
+        else:
+            dbids = {*stores.index_store.members(READABLE_BY.format(tenant, user)),
+                     *stores.index_store.members(READABLE_BY.format(tenant, codes.ABACO_WORLD))}
+            candidates = by_creation(Actor.records(sorted(dbids), tenant))
+        maps = stores.permissions_store.get_many([a["db_id"] for a in candidates])
+        return [a for a, permissions in zip(candidates, maps)
+                if isinstance(permissions, dict) and grants(permissions, user, codes.READ)]
+
+    @staticmethod
+    def records(dbids: list[str], tenant: str | None = None) -> list[dict]:
+        """The actor records of ``dbids`` that exist (and belong to ``tenant`` when given), in order."""
+        found = stores.actors_store.get_many(dbids)
+        return [a for a in found if isinstance(a, dict) and (tenant is None or a.get("tenant") == tenant)]
+
+    @staticmethod
+    def page_all(offset: int = 0, limit: int | None = None) -> list[dict]:
+        """Every actor of every tenant, oldest first, ``limit`` of them from ``offset``."""
+        if not layout.is_done(layout.ACTOR_INDEX):
+            return page(by_creation(Actor.list_all()), offset, limit)
+        return Actor.records(stores.index_store.members(ALL_ACTORS, offset, limit))
 
     @staticmethod
     def list_all() -> list[dict]:
@@ -184,3 +252,23 @@ class Actor:
     def count() -> int:
         return len(stores.actors_store)
 
+
+
+def creation_score(actor: dict) -> float:
+    try:
+        return float(actor.get("create_time") or 0)
+    except (TypeError, ValueError):
+        return 0.0
+
+
+def by_creation(actors: list[dict]) -> list[dict]:
+    return sorted(actors, key=lambda a: (creation_score(a), a.get("db_id", "")))
+
+
+def index_reader(actor: dict, user: str, level: str) -> None:
+    """``user`` may read the actor from ``level`` READ up: list it in their index, or take it out."""
+    name = READABLE_BY.format(actor["tenant"], user)
+    if level in codes.PERMISSION_LEVELS and codes.level_rank(level) >= codes.level_rank(codes.READ):
+        stores.index_store.add(name, actor["db_id"], creation_score(actor))
+    else:
+        stores.index_store.remove(name, actor["db_id"])

@@ -60,3 +60,8 @@ def dbid_of(tenant: str, actor_id: str) -> str:
 def display_id(dbid: str) -> str:
     """The part after the tenant; hashids never contain '_', so split on the last one."""
     return dbid.rsplit("_", 1)[-1]
+
+
+def page(items: list, offset: int = 0, limit: int | None = None) -> list:
+    """``limit`` items from ``offset`` (None: all the rest)."""
+    return items[offset:] if limit is None else items[offset:offset + limit]

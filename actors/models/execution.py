@@ -8,7 +8,8 @@ from actors import stores
 from actors.config import conf
 from actors.errors import ExecutionNotFound, IllegalTransition
 from actors.lifecycle import EXECUTION, ExecutionStatus
-from actors.models.common import display_time, new_id, now_epoch
+from actors.models import layout
+from actors.models.common import display_time, new_id, now_epoch, page
 
 log = logging.getLogger(__name__)
 
@@ -20,28 +21,70 @@ PURGED_FINAL_STATE = {
 }
 
 
+# An actor's executions are listed from an index (index_store) by arrival time, and its totals are
+# counters in executions_store, kept in the same transaction as the record they count (the record's
+# ``counted`` says what of it is in the totals). Records written before this layout are indexed and
+# counted by the migration in actors/migrations.py; until it is done, lists and totals are read
+# the old way, by scanning (docs/architecture.md, "Store layout").
+EXECUTIONS_OF = "executions:{}"
+ACTORS_WITH_EXECUTIONS = "actors-with-executions"
+TOTALS_OF = "_totals:{}:{}"
+TOTAL_NAMES = ("executions", "cpu", "io", "runtime")
+USAGE_NAMES = ("cpu", "io", "runtime")
+EVERY_ACTOR = "*"
+STATUS_COUNTER = "_status_count_{}"  # executions that entered each status, for /metrics
+
+COUNTED_EXECUTION = "execution"  # in ``counted``: the record is in its actor's execution count
+COUNTED_USAGE = "usage"  # in ``counted``: its cpu, io and runtime are in the totals
+
+
+def totals_counts(dbid: str, amounts: dict[str, int]) -> dict[str, int]:
+    """Counter additions for ``amounts`` of the actor ``dbid``: its own totals and everyone's."""
+    return {TOTALS_OF.format(target, name): int(amount)
+            for target in (dbid, EVERY_ACTOR) for name, amount in amounts.items() if amount}
+
+
+def usage_of(record: dict) -> dict[str, int]:
+    return {name: int(record.get(name) or 0) for name in USAGE_NAMES}
+
+
+def counting(record: dict) -> tuple[dict, dict[str, int]]:
+    """The record marked counted, and what counting it adds to the totals: the execution itself,
+    and its usage once it is COMPLETE. What ``counted`` already names is not added again, so
+    counting a record twice (a migration run again, a retried transaction) adds nothing."""
+    counted = list(record.get("counted") or [])
+    amounts: dict[str, int] = {}
+    if COUNTED_EXECUTION not in counted:
+        counted.append(COUNTED_EXECUTION)
+        amounts["executions"] = 1
+    if record.get("status") == ExecutionStatus.COMPLETE and COUNTED_USAGE not in counted:
+        counted.append(COUNTED_USAGE)
+        amounts.update(usage_of(record))
+    return {**record, "counted": counted}, totals_counts(record["actor_id"], amounts)
+
+
 class Execution:
     """Executions are stored flat, one record per key ``<actor dbid>_<execution id>`` (upstream kept
-    all of an actor's executions in one document, which grows without bound)."""
+    all of an actor's executions in one document, which grows without bound). Listing one actor's
+    executions or reading its totals never reads another actor's executions."""
 
     @staticmethod
     def key(dbid: str, execution_id: str) -> str:
         return f"{dbid}_{execution_id}"
 
     @staticmethod
-    def create(actor: dict, executor: str, **fields: Any) -> dict:
-        execution_id = new_id()
+    def new_record(actor: dict, executor: str, **fields: Any) -> dict:
+        """The record of a new SUBMITTED execution of ``actor`` (not stored)."""
         record = {
-            "id": execution_id,
+            "id": new_id(),
             "actor_id": actor["db_id"],
             "tenant": actor["tenant"],
             "api_server": actor["api_server"],
             "executor": executor,
             "worker_id": None,
-            "status": EXECUTION.initial,
+            "status": ExecutionStatus.SUBMITTED,
             "message_received_time": now_epoch(),
             "start_time": None,
-            "finish_time": None,
             "runtime": 0,
             "cpu": 0,
             "io": 0,
@@ -49,30 +92,98 @@ class Execution:
             "final_state": None,
         }
         record.update(fields)
-        stores.executions_store[Execution.key(actor["db_id"], execution_id)] = record
-        Execution.count_status(record["status"])
         return record
+
+    @staticmethod
+    def create(actor: dict, executor: str, **fields: Any) -> dict:
+        return Execution.store_new(Execution.new_record(actor, executor, **fields))
+
+    @staticmethod
+    def store_new(record: dict) -> dict:
+        """Store a new record, counted in the totals and in the status counters in one transaction,
+        and list it in its actor's index."""
+        def write(current: Any) -> tuple[dict, dict[str, int]]:
+            if isinstance(current, dict) and current.get("counted"):
+                return current, {}  # a retried write that went through already
+            counted, counts = counting(record)
+            return counted, {**counts, STATUS_COUNTER.format(record["status"]): 1}
+
+        key = Execution.key(record["actor_id"], record["id"])
+        stored = stores.executions_store.within_transaction_counting(write, key, default=None)
+        Execution.index([stored])
+        return stored
+
+    @staticmethod
+    def index(records: list[dict]) -> None:
+        """List the records in their actors' indexes, by the time their message came (idempotent)."""
+        by_actor: dict[str, dict[str, float]] = {}
+        for record in records:
+            by_actor.setdefault(record["actor_id"], {})[record["id"]] = float(record.get("message_received_time") or 0)
+        for dbid, scores in by_actor.items():
+            stores.index_store.add_many(EXECUTIONS_OF.format(dbid), scores)
+        if by_actor:
+            stores.index_store.add_many(ACTORS_WITH_EXECUTIONS, dict.fromkeys(by_actor, 0.0))
+
+    @staticmethod
+    def count_existing(key: str) -> bool:
+        """Count a record stored before the totals were kept (the migration); False if it was
+        counted already or is gone."""
+        counted = False
+
+        def count(record: Any) -> tuple[Any, dict[str, int]]:
+            nonlocal counted
+            counted = isinstance(record, dict) and COUNTED_EXECUTION not in (record.get("counted") or [])
+            return counting(record) if counted else (record, {})
+        try:
+            stores.executions_store.within_transaction_counting(count, key)
+        except KeyError:
+            return False
+        return counted
 
     @staticmethod
     def get(dbid: str, execution_id: str) -> dict:
         record = stores.executions_store.get(Execution.key(dbid, execution_id))
-        # the key alone could name an execution of another tenant's actor when the id holds a '_'
-        if not isinstance(record, dict) or record.get("actor_id") != dbid or record.get("id") != execution_id:
+        # a key can also be read as "<tenant>_<actor id>_<execution id>" of another tenant: check it
+        if not isinstance(record, dict) or record.get("actor_id") != dbid:
             raise ExecutionNotFound(f"Execution not found {execution_id}.")
         return record
 
     @staticmethod
-    def list(dbid: str) -> list[dict]:
+    def list(dbid: str, offset: int = 0, limit: int | None = None) -> list[dict]:
+        """The actor's executions, oldest first: ``limit`` of them from ``offset`` (None: all)."""
+        if not layout_done():
+            return page(Execution.scan(dbid), offset, limit)
+        ids = stores.index_store.members(EXECUTIONS_OF.format(dbid), offset, limit)
+        records = stores.executions_store.get_many([Execution.key(dbid, i) for i in ids])
+        return [r for r in records if isinstance(r, dict) and r.get("actor_id") == dbid]
+
+    @staticmethod
+    def scan(dbid: str) -> list[dict]:
+        """The actor's executions read the way of the old layout: every key with its prefix."""
         keys = stores.executions_store.keys_with_prefix(f"{dbid}_")
         # the prefix also matches executions of a tenant named "<tenant>_<actor id>": keep this actor's
-        records = [r for r in (stores.executions_store.get(k) for k in keys) if isinstance(r, dict)
+        records = [r for r in stores.executions_store.get_many(keys) if isinstance(r, dict)
                    and r.get("actor_id") == dbid]
         return sorted(records, key=lambda r: float(r.get("message_received_time") or 0))
 
     @staticmethod
-    def all() -> list[dict]:
-        """Every execution of every actor, including actors deleted since (admin totals)."""
-        return [r for _, r in stores.executions_store.items() if isinstance(r, dict) and "actor_id" in r]
+    def totals_of(dbids: list[str]) -> list[dict]:
+        """``{executions, cpu, io, runtime}`` of each actor of ``dbids`` (``EVERY_ACTOR``: all of
+        them, deleted actors included): counters, so the cost does not grow with the executions."""
+        if not layout_done():
+            return [scanned_totals(dbid) for dbid in dbids]
+        keys = [TOTALS_OF.format(dbid, name) for dbid in dbids for name in TOTAL_NAMES]
+        values = stores.executions_store.get_many(keys)
+        width = len(TOTAL_NAMES)
+        return [{name: int(v or 0) for name, v in zip(TOTAL_NAMES, values[i * width:(i + 1) * width])}
+                for i in range(len(dbids))]
+
+    @staticmethod
+    def actors_with_executions() -> list[str]:
+        """The db ids of the actors that ever had an execution, deleted ones included."""
+        if not layout_done():
+            return sorted({r["actor_id"] for r in every_record()})
+        return stores.index_store.members(ACTORS_WITH_EXECUTIONS)
 
     @staticmethod
     def mark_purged(dbid: str, execution_id: str) -> None:
@@ -88,42 +199,27 @@ class Execution:
 
     @staticmethod
     def set_status(dbid: str, execution_id: str, status: str, **fields: Any) -> dict:
-        """The one place an execution changes status; checked and written atomically."""
+        """The one place an execution changes status: checked against the lifecycle and written
+        atomically with the status counter and, when it becomes COMPLETE, its usage totals."""
 
-        def move(record: dict) -> dict:
+        def move(record: dict) -> tuple[dict, dict[str, int]]:
             EXECUTION.check(record.get("status"), status, f"{execution_id} of {dbid}")
-            return {**record, **fields, "status": status}
+            moved = {**record, **fields, "status": status}
+            moved, totals = counting_usage(moved)
+            return moved, {**totals, STATUS_COUNTER.format(status): 1}
 
         try:
-            record = stores.executions_store.within_transaction(move, Execution.key(dbid, execution_id))
+            record = stores.executions_store.within_transaction_counting(move, Execution.key(dbid, execution_id))
         except KeyError:
             raise ExecutionNotFound(f"Execution not found {execution_id}.") from None
         log.info("execution %s of %s -> %s", execution_id, dbid, status)
-        Execution.count_status(status)
         return record
-
-    # Counters of executions entering each status, for /metrics (abaco_executions_total): keeping
-    # them costs one small write per status change, where counting per scrape meant reading every
-    # execution every 5 seconds. Their keys hold integers, which Execution.all() skips.
-    COUNTER_PREFIX = "_status_count_"
-
-    @staticmethod
-    def count_status(status: str) -> None:
-        try:
-            stores.executions_store.within_transaction(
-                lambda n: (n if isinstance(n, int) else 0) + 1, Execution.COUNTER_PREFIX + status, default=0)
-        except Exception:  # noqa: BLE001 - a metric must never fail an execution
-            log.warning("could not count an execution entering %s", status, exc_info=True)
 
     @staticmethod
     def status_counts() -> dict[str, int]:
         """``{status: executions that entered it}`` since the counters exist."""
-        store = stores.executions_store
-        counts = {}
-        for status in EXECUTION.statuses:
-            value = store.get(Execution.COUNTER_PREFIX + status)
-            counts[status] = value if isinstance(value, int) else 0
-        return counts
+        values = stores.executions_store.get_many([STATUS_COUNTER.format(s) for s in EXECUTION.statuses])
+        return {status: v if isinstance(v, int) else 0 for status, v in zip(EXECUTION.statuses, values)}
 
     @staticmethod
     def finalize(dbid: str, execution_id: str, **fields: Any) -> dict:
@@ -184,16 +280,27 @@ class Execution:
         }
         return [*(record.get("previous_attempts") or []), entry]
 
-    @staticmethod
-    def totals(records: list[dict]) -> dict:
-        """Count and summed cpu, io and runtime of ``records``."""
-        return {
-            "executions": len(records),
-            "cpu": sum(int(r.get("cpu") or 0) for r in records),
-            "io": sum(int(r.get("io") or 0) for r in records),
-            "runtime": sum(int(r.get("runtime") or 0) for r in records),
-        }
 
+def counting_usage(record: dict) -> tuple[dict, dict[str, int]]:
+    """A COMPLETE record's usage added to the totals, once (see :func:`counting`)."""
+    counted = list(record.get("counted") or [])
+    if record.get("status") != ExecutionStatus.COMPLETE or COUNTED_USAGE in counted:
+        return record, {}
+    return {**record, "counted": [*counted, COUNTED_USAGE]}, totals_counts(record["actor_id"], usage_of(record))
+
+
+def every_record() -> list[dict]:
+    """Every execution record (not the counters beside them): the old layout's only way to list."""
+    return [r for _, r in stores.executions_store.items() if isinstance(r, dict) and "actor_id" in r]
+
+
+def scanned_totals(dbid: str) -> dict[str, int]:
+    records = every_record() if dbid == EVERY_ACTOR else Execution.scan(dbid)
+    return {"executions": len(records), **{n: sum(int(r.get(n) or 0) for r in records) for n in USAGE_NAMES}}
+
+
+def layout_done() -> bool:
+    return layout.is_done(layout.EXECUTION_INDEX)
 
 
 # -- logs ---------------------------------------------------------------------------------------

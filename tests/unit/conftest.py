@@ -12,7 +12,7 @@ import os
 import mongomock
 import pytest
 
-from actors.store import AbstractStore, MongoStore, RedisStore
+from actors.store import AbstractIndex, AbstractStore, MongoIndex, MongoStore, RedisIndex, RedisStore
 
 REDIS_TEST_DB = 15
 MONGO_TEST_DATABASE = "abaco_test"
@@ -75,3 +75,55 @@ def threaded_store(backend, store) -> AbstractStore:
     if backend not in THREAD_SAFE_BACKENDS:
         pytest.skip(f"{backend} is not thread-safe; concurrency is tested on real Redis/MongoDB")
     return store
+
+
+@pytest.fixture
+def make_index(backend):
+    """A factory of empty index stores of the current backend (on Redis: DB 15 too)."""
+    made: list[AbstractIndex] = []
+
+    def make() -> AbstractIndex:
+        if backend == "redis":
+            host = os.environ.get("ABACO_TEST_REDIS_HOST", "127.0.0.1")
+            port = int(os.environ.get("ABACO_TEST_REDIS_PORT", "6379"))
+            index = RedisIndex(host, port, REDIS_TEST_DB)
+        elif backend == "mongomock":
+            index = MongoIndex(database=MONGO_TEST_DATABASE, collection=f"index_test_{len(made)}",
+                               client=mongomock.MongoClient())
+        else:
+            url = os.environ.get("ABACO_TEST_MONGO_URL")
+            if not url:
+                pytest.skip("real MongoDB tests need ABACO_TEST_MONGO_URL (MongoDB is not installable here)")
+            index = MongoIndex(url, database=MONGO_TEST_DATABASE, collection=f"index_test_{len(made)}")
+        index.flush()
+        made.append(index)
+        return index
+
+    yield make
+    for index in made:
+        index.flush()
+        index.close()
+
+
+@pytest.fixture
+def index(make_index) -> AbstractIndex:
+    return make_index()
+
+
+@pytest.fixture
+def model_stores(make_store, make_index):
+    """Fresh stores of the current backend stand in for every named store and the index store, with
+    the current layout marked done (as the migrations leave a new deployment)."""
+    from actors import stores
+    from actors.models import layout
+
+    made = {name: make_store() for name in stores.STORES}
+    made["index_store"] = make_index()
+    stores._cache.update(made)
+    layout.forget()
+    layout.mark_done(layout.ACTOR_INDEX)
+    layout.mark_done(layout.EXECUTION_INDEX)
+    yield made
+    for name in made:
+        stores._cache.pop(name, None)
+    layout.forget()

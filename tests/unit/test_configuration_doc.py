@@ -27,6 +27,7 @@ READ_INDIRECTLY = {
     ("workers", "actor_homedir"): "mounts.container_identity, with a tenant prefix",
     ("workers", "generate_clients"): "upstream's option, accepted and documented as not acted on",
     ("tenants", "default"): "models.common.api_server_for",
+    ("store", "index_store"): "stores.backend_of, like every [store] <store name>",
 }
 
 

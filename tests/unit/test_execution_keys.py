@@ -5,18 +5,18 @@ from __future__ import annotations
 
 import pytest
 
-from actors import stores
+from actors import migrations, stores
 from actors.errors import ExecutionNotFound
-from actors.models import Execution
+from actors.models import Execution, layout
 
 pytestmark = pytest.mark.unit
 
 
 @pytest.fixture
-def executions(store):
-    stores._cache["executions_store"] = store
-    yield store
-    stores._cache.pop("executions_store", None)
+def executions(model_stores):
+    layout.forget()
+    stores.index_store.flush()  # records written directly below: the layout before the index
+    return stores.executions_store
 
 
 def test_lookup_and_listing_keep_to_the_actor(executions):
@@ -29,4 +29,6 @@ def test_lookup_and_listing_keep_to_the_actor(executions):
     with pytest.raises(ExecutionNotFound, match="not found"):
         Execution.get("DEV_NolBaJ5y6714M", "pv56BOOjwxkA6_Ezz1")  # the same key as the other record
     assert Execution.get("DEV_NolBaJ5y6714M", "Emine") == mine
-    assert [r["id"] for r in Execution.list("DEV_NolBaJ5y6714M")] == ["Emine"]
+    assert [r["id"] for r in Execution.list("DEV_NolBaJ5y6714M")] == ["Emine"]  # by scanning
+    migrations.index_executions()
+    assert [r["id"] for r in Execution.list("DEV_NolBaJ5y6714M")] == ["Emine"]  # from the index

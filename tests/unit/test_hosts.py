@@ -27,7 +27,7 @@ def use_stores(monkeypatch):
     host = os.environ.get("ABACO_TEST_REDIS_HOST", "127.0.0.1")
     port = int(os.environ.get("ABACO_TEST_REDIS_PORT", "6379"))
     made = {name: RedisStore(host, port, db) for name, db in
-            (("actors_store", 11), ("workers_store", 12), ("hosts_store", 13))}
+            (("actors_store", 12), ("workers_store", 13), ("hosts_store", 14))}
     for store in made.values():
         store.flush()
     stores._cache.update(made)

@@ -21,14 +21,13 @@ DBID = "T-LIFE_NolBaJ5y6714M"
 
 
 @pytest.fixture
-def use_stores(make_store, backend):
-    if backend != "redis":
-        pytest.skip("the walk is about the tables; one backend is enough (the store contract covers the rest)")
-    names = ("actors_store", "workers_store", "executions_store")
-    stores._cache.update({name: make_store() for name in names})
-    yield
-    for name in names:
-        stores._cache.pop(name, None)
+def backend():
+    return "redis"  # the walk is about the tables; one backend is enough (the store contract covers the rest)
+
+
+@pytest.fixture
+def use_stores(model_stores):
+    return model_stores
 
 
 def pairs(cycle: lifecycle.Lifecycle):
@@ -109,13 +108,9 @@ def test_actor_moves(use_stores, current, new):
         assert Actor.get(DBID)["status"] == current
 
 
-def test_an_actor_registered_with_a_status_is_still_submitted(use_stores, make_store):
-    stores._cache["permissions_store"] = make_store()
-    try:
-        record = Actor.create("T-LIFE", "me", {"image": "abacosamples/test", "status": "READY"})
-        assert record["status"] == ActorStatus.SUBMITTED
-    finally:
-        stores._cache.pop("permissions_store", None)
+def test_an_actor_registered_with_a_status_is_still_submitted(use_stores):
+    record = Actor.create("T-LIFE", "me", {"image": "abacosamples/test", "status": "READY"})
+    assert record["status"] == ActorStatus.SUBMITTED
 
 
 # -- a stop request is never overwritten --------------------------------------------------------------

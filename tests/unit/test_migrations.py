@@ -9,12 +9,12 @@ import os
 import pytest
 
 from actors import codes, migrations, stores
-from actors.models import Alias, Nonce, Permission
-from actors.store import RedisStore
+from actors.models import Alias, Nonce, Permission, layout
+from actors.store import RedisIndex, RedisStore
 
 pytestmark = pytest.mark.unit
 
-NAMES = {"actors_store": 11, "alias_store": 12, "permissions_store": 13, "nonce_store": 14}
+NAMES = {"actors_store": 12, "alias_store": 13, "permissions_store": 14, "nonce_store": 15}
 VICTIM_ACTOR = "DEV_STAGING_NolBaJ5y6714M"  # tenant DEV_STAGING, actor NolBaJ5y6714M
 
 
@@ -23,14 +23,17 @@ def named_stores():
     host = os.environ.get("ABACO_TEST_REDIS_HOST", "127.0.0.1")
     port = int(os.environ.get("ABACO_TEST_REDIS_PORT", "6379"))
     made = {name: RedisStore(host, port, db) for name, db in NAMES.items()}
+    made["index_store"] = RedisIndex(host, port, NAMES["nonce_store"])
     for store in made.values():
         store.flush()
     stores._cache.update(made)
+    layout.forget()
     yield made
     for name, store in made.items():
         store.flush()
         store.close()
         stores._cache.pop(name, None)
+    layout.forget()
 
 
 def old_alias(tenant: str, alias: str, actor_id: str, owner: str) -> str:
