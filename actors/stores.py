@@ -22,6 +22,7 @@ Stores are created on first use, so importing this module connects to nothing::
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import NamedTuple
 
 from actors.config import ConfigError, conf
@@ -72,16 +73,35 @@ def _expiry(name: str) -> int:
     return conf().get_int("web", "log_ex", DEFAULT_LOG_EX) if name == "logs_store" else -1
 
 
-def _build(name: str) -> AbstractStore:
-    c, spec, ex = conf(), STORES[name], _expiry(name)
-    if backend_of(name) == "redis":
-        return RedisStore(c.get("store", "redis_host"), c.get_int("store", "redis_port"), spec.redis_db,
-                          password=c.get("store", "redis_password", None) or None, ex=ex)
+def _redis_options(spec: _Spec) -> tuple[tuple, dict]:
+    """``(host, port, db)`` and the keyword options of a Redis store or index of ``spec``."""
+    c = conf()
+    return ((c.get("store", "redis_host"), c.get_int("store", "redis_port"), spec.redis_db),
+            {"password": c.get("store", "redis_password", None) or None})
+
+
+def _mongo_options(spec: _Spec) -> tuple[tuple, dict]:
+    """``(host, port)`` and the keyword options of a Mongo store or index of ``spec``."""
+    c = conf()
     password = c.get("store", "mongo_password", None) or None
     user = c.get("store", "mongo_user", None) or (DEFAULT_MONGO_USER if password else None)
-    return MongoStore(c.get("store", "mongo_host"), c.get_int("store", "mongo_port"),
-                      database=c.get("store", "mongo_database", "abaco"), collection=spec.collection,
-                      user=user, password=password, ex=ex)
+    return ((c.get("store", "mongo_host"), c.get_int("store", "mongo_port")),
+            {"database": c.get("store", "mongo_database", "abaco"), "collection": spec.collection,
+             "user": user, "password": password})
+
+
+def _build(name: str) -> AbstractStore:
+    spec, ex = STORES[name], _expiry(name)
+    cls, (args, options) = ((RedisStore, _redis_options(spec)) if backend_of(name) == "redis"
+                            else (MongoStore, _mongo_options(spec)))
+    return cls(*args, **options, ex=ex)
+
+
+def _build_index(name: str) -> AbstractIndex:
+    spec = INDEXES[name]
+    cls, (args, options) = ((RedisIndex, _redis_options(spec)) if backend_of(name) == "redis"
+                            else (MongoIndex, _mongo_options(spec)))
+    return cls(*args, **options)
 
 
 def describe_layout() -> str:
@@ -92,42 +112,28 @@ def describe_layout() -> str:
     return f"in MongoDB: {', '.join(in_mongo)}; every other store in Redis"
 
 
-def _build_index(name: str) -> AbstractIndex:
-    c, spec = conf(), INDEXES[name]
-    if backend_of(name) == "redis":
-        return RedisIndex(c.get("store", "redis_host"), c.get_int("store", "redis_port"), spec.redis_db,
-                          password=c.get("store", "redis_password", None) or None)
-    password = c.get("store", "mongo_password", None) or None
-    user = c.get("store", "mongo_user", None) or (DEFAULT_MONGO_USER if password else None)
-    return MongoIndex(c.get("store", "mongo_host"), c.get_int("store", "mongo_port"),
-                      database=c.get("store", "mongo_database", "abaco"), collection=spec.collection,
-                      user=user, password=password)
+def _cached(name: str, build: Callable[[str], AbstractStore | AbstractIndex]) -> AbstractStore | AbstractIndex:
+    made = _cache.get(name)
+    if made is None:
+        with _lock:
+            made = _cache.get(name)
+            if made is None:
+                made = _cache[name] = build(name)
+    return made
 
 
 def get_index(name: str) -> AbstractIndex:
     """The index store called ``name`` (one of :data:`INDEXES`), created on first use."""
     if name not in INDEXES:
         raise KeyError(f"no index store named {name!r}")
-    index = _cache.get(name)
-    if index is None:
-        with _lock:
-            index = _cache.get(name)
-            if index is None:
-                index = _cache[name] = _build_index(name)
-    return index
+    return _cached(name, _build_index)
 
 
 def get_store(name: str) -> AbstractStore:
     """The store called ``name`` (one of :data:`STORES`), created on first use."""
     if name not in STORES:
         raise KeyError(f"no store named {name!r}")
-    store = _cache.get(name)
-    if store is None:
-        with _lock:
-            store = _cache.get(name)
-            if store is None:
-                store = _cache[name] = _build(name)
-    return store
+    return _cached(name, _build)
 
 
 def reset() -> None:
