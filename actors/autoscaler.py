@@ -49,7 +49,7 @@ from dataclasses import dataclass, field
 from typing import Iterator, Union
 
 from actors import channels, codes, stores
-from actors.commands import send_start_command, stop_worker
+from actors.commands import queued_messages, send_start_command, stop_worker
 from actors.config import conf
 from actors.errors import IllegalTransition, WorkerException
 from actors.lifecycle import ACTOR, WORKER, ActorStatus, WorkerStatus
@@ -237,7 +237,9 @@ def command_queue_of(actor: dict, host_queues: list[str]) -> str:
 
 
 def take_snapshot(limits: Limits | None = None) -> Snapshot:
-    """Every actor with its workers and queue length, and the command queues' lengths.
+    """The actors that have workers or may have messages, with their workers and queue lengths, and
+    the command queues' lengths. The others (idle actors, however many) cannot be scaled up or
+    down, so neither their records nor their queues are read (``commands.queued_messages``).
 
     Actors and workers appearing or vanishing while this runs are simply in or out of the snapshot
     (upstream's pass raised on the first scrape after new actors appeared)."""
@@ -245,8 +247,9 @@ def take_snapshot(limits: Limits | None = None) -> Snapshot:
     host_queues = conf().get_list("spawner", "host_queues", ["default"])
     now = time.time()
     workers_by_actor = Worker.all_by_actor()
+    messages = queued_messages({dbid for dbid, workers in workers_by_actor.items() if workers})
     views = []
-    for actor in Actor.list_all():
+    for actor in Actor.records(sorted(messages)):
         dbid = actor.get("db_id")
         if not dbid:
             continue
@@ -254,7 +257,7 @@ def take_snapshot(limits: Limits | None = None) -> Snapshot:
         views.append(ActorView(
             dbid=dbid,
             tenant=actor.get("tenant", ""),
-            messages=channels.ActorMsgChannel(dbid).message_count(),
+            messages=messages[dbid],
             workers=tuple(WorkerView(wid, w.get("status", ""), _idle_seconds(w, now))
                           for wid, w in sorted(workers.items()) if isinstance(w, dict)),
             stateless=actor.get("stateless", True) is not False,

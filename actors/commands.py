@@ -8,7 +8,7 @@ from typing import Any
 from actors import channels
 from actors.errors import IllegalTransition, WorkerException
 from actors.lifecycle import ActorStatus, WorkerStatus
-from actors.models import Execution, Worker
+from actors.models import Execution, Worker, mailbox
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +36,7 @@ def send_message(actor: dict, executor: str, message: Any, meta: dict) -> dict:
     with the execution id, and a worker if the actor has none. Returns the execution."""
     execution = Execution.create(actor, executor)
     channels.ActorMsgChannel(actor["db_id"]).put_msg(message, {**meta, "_abaco_execution_id": execution["id"]})
+    mailbox.note(actor["db_id"])  # after the message is queued (actors/models/mailbox.py)
     ensure_one_worker(actor)
     return execution
 
@@ -80,3 +81,15 @@ def stop_workers(dbid: str, command: str, keep: tuple[str, ...] = ()) -> None:
     for worker_id, worker in Worker.get_workers(dbid).items():
         if worker_id not in keep:
             stop_worker(dbid, worker_id, worker, command)
+
+
+def queued_messages(with_workers: set[str]) -> dict[str, int]:
+    """Ready messages of every actor that may have some: those noted in the mailbox index and those
+    with workers (``with_workers``). Every other actor has none, and its queue is not asked for. A
+    noted actor found empty and without workers is settled (actors/models/mailbox.py)."""
+    noted = mailbox.noted()
+    counts = {dbid: channels.ActorMsgChannel(dbid).message_count() for dbid in sorted(set(noted) | with_workers)}
+    for dbid, noted_at in noted.items():
+        if counts[dbid] == 0 and dbid not in with_workers:
+            mailbox.settle(dbid, noted_at)
+    return counts

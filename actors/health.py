@@ -25,11 +25,11 @@ import time
 from dataclasses import dataclass, field
 
 from actors import channels, codes, docker_utils, lifecycle, logs, migrations
-from actors.commands import discard_worker, ensure_one_worker, replace_worker, stop_worker
+from actors.commands import discard_worker, ensure_one_worker, queued_messages, replace_worker, stop_worker
 from actors.config import conf, host_id
 from actors.errors import ActorNotFound, DockerError, ExecutionNotFound, WorkerException
 from actors.lifecycle import EXECUTION, WORKER, ActorStatus, WorkerStatus
-from actors.models import Actor, Execution, Host, Worker, now_epoch
+from actors.models import Actor, Execution, Host, Worker, mailbox, now_epoch
 
 log = logging.getLogger("actors.health")  # not __name__: run as __main__ by -m
 
@@ -50,6 +50,9 @@ class Report:
     hosts_taken_over: list[str] = field(default_factory=list)  # lost compute hosts whose workers went
 
 
+FULL_SWEEP_EVERY = 10  # passes between two reads of every actor's queue (5 minutes at the default interval)
+
+
 class HealthAgent:
     def __init__(self):
         c = conf()
@@ -60,6 +63,7 @@ class HealthAgent:
         self.ttl = c.get_int("workers", "worker_ttl", -1)
         self.watch_events = c.get_bool("health", "watch_events", True)
         self.host_timeout = c.get_float("health", "host_timeout", 120.0)
+        self.passes = 0
         self.stopping = threading.Event()
         self.lock = threading.Lock()  # a pass and a death seen in the events don't interleave
         self._events = None
@@ -190,8 +194,10 @@ class HealthAgent:
                 self.check_worker(actor, dbid, worker_id, worker, report)
                 if actor is not None and worker_id in report.removed and worker.get("status") in LIVE:
                     self.replace(actor, len(workers), report)
+        Actor.reconcile_statuses(list(actors.values()))
+        queued = self.queued_messages(actors)
         for actor in actors.values():
-            self.replace_lost_workers(actor, report)
+            self.replace_lost_workers(actor, queued.get(actor["db_id"], 0), report)
         self.remove_orphan_containers(report)
         self.clean_ipc_dirs(report)
         return report
@@ -233,11 +239,22 @@ class HealthAgent:
                 if stop_worker(dbid, worker_id, worker, codes.STOP_NO_DELETE):
                     report.stopped_idle.append(worker_id)
 
-    def replace_lost_workers(self, actor: dict, report: Report) -> None:
+    def queued_messages(self, actors: dict[str, dict]) -> dict[str, int]:
+        """Ready messages of the actors that may have some (the mailbox index). The first pass and
+        every ``FULL_SWEEP_EVERY``-th also ask every other actor's queue, so messages queued by a
+        process that died before noting them (or before an upgrade) are found too."""
+        with_workers = {dbid for dbid, workers in Worker.all_by_actor().items() if workers}
+        if self.passes % FULL_SWEEP_EVERY == 0:
+            for dbid in sorted(set(actors) - with_workers - set(mailbox.noted())):
+                if channels.ActorMsgChannel(dbid).message_count():
+                    mailbox.note(dbid)
+        self.passes += 1
+        return queued_messages(with_workers)
+
+    def replace_lost_workers(self, actor: dict, queued: int, report: Report) -> None:
         """An actor keeps the worker it should have: one when it has queued messages or is stateful."""
         if actor.get("status") == ActorStatus.SHUTTING_DOWN or Worker.get_workers(actor["db_id"]):
             return
-        queued = channels.ActorMsgChannel(actor["db_id"]).message_count()
         if queued == 0 and actor.get("stateless", True):
             return
         worker_id = ensure_one_worker(actor)

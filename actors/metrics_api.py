@@ -19,10 +19,16 @@ Differences from upstream, on purpose:
 * The metrics are labelled per actor (``actor_id``, ``tenant``) instead of one metric name per
   actor. Upstream's names (``message_count_for_actor_<dbid>``, ``worker_count_for_actor_<dbid>``,
   ``message_count_for_command_channel{name}``, ``clients_count_for_clients_store``) are still
-  emitted, for every actor, so existing dashboards keep working; they cost nothing extra.
+  emitted, so existing dashboards keep working.
+* Per-actor series are emitted for the actors that have workers or queued messages (the ones the
+  autoscaler can act on); an idle actor's would all be 0, and with thousands of actors reading and
+  writing them made a scrape take seconds. ``abaco_actors{tenant,status}`` counts every actor, read
+  from the actors' status index without reading their records (docs/architecture.md, "Store
+  layout"). In PromQL, ``abaco_actor_messages{actor_id="..."} or vector(0)`` reads an idle actor as 0.
 
 Metrics (gauges unless said otherwise):
 
+    abaco_actors{tenant,status}                      registered actors per tenant and status
     abaco_actor_messages{actor_id,tenant}            ready messages in the actor's queue
     abaco_actor_workers{actor_id,tenant,status}      workers per status (READY and BUSY always present)
     abaco_actor_max_workers{actor_id,tenant}         the autoscaler's cap for the actor
@@ -43,6 +49,7 @@ from __future__ import annotations
 import logging
 import re
 import time
+from collections import Counter
 
 from flask import Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
@@ -54,7 +61,7 @@ from prometheus_client.process_collector import ProcessCollector
 from actors import autoscaler, logs, stores
 from actors.autoscaler import PassResult, ScaleUp, StopWorker
 from actors.lifecycle import WorkerStatus
-from actors.models import Execution, display_id
+from actors.models import Actor, Execution, display_id
 from actors.responses import new_app
 
 log = logging.getLogger(__name__)
@@ -73,8 +80,9 @@ class ScrapeCollector:
     """Metrics of one scrape, built from one autoscaler snapshot (a collector per scrape)."""
 
     def __init__(self, result: PassResult, executions: dict[str, int] | None, clients: int | None,
-                 seconds: float):
+                 seconds: float, actor_statuses: dict[str, str] | None = None):
         self.result = result
+        self.actor_statuses = actor_statuses
         self.executions = executions
         self.clients = clients
         self.seconds = seconds
@@ -107,6 +115,8 @@ class ScrapeCollector:
                                               f"Number of workers for actor {actor.dbid}", value=len(actor.workers)))
         yield from (messages, workers, caps, statuses)
         yield from upstream
+        if self.actor_statuses is not None:
+            yield actor_counts(self.actor_statuses)
 
         commands = GaugeMetricFamily("abaco_command_queue_messages", "Spawner commands waiting in the queue.",
                                      labels=["queue"])
@@ -143,6 +153,15 @@ class ScrapeCollector:
                                 value=self.seconds)
 
 
+def actor_counts(statuses: dict[str, str]) -> GaugeMetricFamily:
+    """``abaco_actors{tenant,status}`` from ``{dbid: status}`` (a db id is ``<tenant>_<hashid>``)."""
+    counts = Counter((dbid.rsplit("_", 1)[0], status) for dbid, status in statuses.items())
+    family = GaugeMetricFamily("abaco_actors", "Registered actors per tenant and status.", labels=["tenant", "status"])
+    for (tenant, status), n in sorted(counts.items()):
+        family.add_metric([tenant, status], n)
+    return family
+
+
 def _optional(what: str, fn):
     """Secondary numbers must not fail the scrape that drives the autoscaler."""
     try:
@@ -155,7 +174,8 @@ def _optional(what: str, fn):
 def render(result: PassResult, seconds: float) -> bytes:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(ScrapeCollector(result, _optional("execution counters", Execution.status_counts),
-                                      _optional("clients count", lambda: len(stores.clients_store)), seconds))
+                                      _optional("clients count", lambda: len(stores.clients_store)), seconds,
+                                      _optional("actor statuses", Actor.statuses)))
     ProcessCollector(registry=registry)
     PlatformCollector(registry=registry)
     GCCollector(registry=registry)

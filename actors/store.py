@@ -508,6 +508,10 @@ class AbstractIndex(abc.ABC):
         """Members by ascending score, from ``offset``, at most ``limit`` of them (None: all)."""
 
     @abc.abstractmethod
+    def scores(self, index: str) -> dict[str, float]:
+        """Every member with its score (one read)."""
+
+    @abc.abstractmethod
     def size(self, index: str) -> int: ...
 
     @abc.abstractmethod
@@ -557,6 +561,9 @@ class RedisIndex(AbstractIndex):
         if limit == 0:
             return []
         return list(self._redis.zrange(index, offset, stop))
+
+    def scores(self, index: str) -> dict[str, float]:
+        return {member: float(score) for member, score in self._redis.zrange(index, 0, -1, withscores=True)}
 
     def size(self, index: str) -> int:
         return int(self._redis.zcard(index))
@@ -609,6 +616,9 @@ class MongoIndex(AbstractIndex):
         if limit is not None:
             cursor = cursor.limit(limit)
         return [doc["m"] for doc in cursor]
+
+    def scores(self, index: str) -> dict[str, float]:
+        return {doc["m"]: float(doc["s"]) for doc in self._coll.find({"i": index}, {"m": 1, "s": 1})}
 
     def size(self, index: str) -> int:
         return self._coll.count_documents({"i": index})

@@ -7,7 +7,7 @@ from typing import Any
 from actors import codes, stores
 from actors.errors import ActorNotFound, DAOError
 from actors.lifecycle import ACTOR, ActorStatus
-from actors.models import layout
+from actors.models import layout, mailbox
 from actors.models.common import (
     api_server_for,
     dbid_of,
@@ -45,6 +45,7 @@ ACTOR_DEFAULTS: dict[str, Any] = {
 ALL_ACTORS = "actors"
 ACTORS_OF_TENANT = "actors-of:{}"
 READABLE_BY = "actors-readable:{}:{}"
+BY_STATUS = "actors-by-status"  # score: the status's place in ACTOR.statuses (metrics read it in one go)
 
 # what a PUT never changes (the name cannot be changed, the owner stays)
 KEPT_ON_UPDATE = ("id", "db_id", "tenant", "api_server", "owner", "name", "create_time", "executions")
@@ -109,6 +110,8 @@ class Actor:
         for tenant, scores in by_tenant.items():
             stores.index_store.add_many(ALL_ACTORS, scores)
             stores.index_store.add_many(ACTORS_OF_TENANT.format(tenant), scores)
+        if records:
+            stores.index_store.add_many(BY_STATUS, {r["db_id"]: status_score(r.get("status")) for r in records})
 
     @staticmethod
     def grant(dbid: str, user: str, level: str, actor: dict | None = None) -> dict:
@@ -150,6 +153,7 @@ class Actor:
             raise ActorNotFound(f"Actor with id {display_id(dbid)} not found.") from None
         if not written:
             return None
+        stores.index_store.add(BY_STATUS, dbid, status_score(actor["status"]))
         log.info("actor %s -> %s %s", dbid, status, status_message or "")
         return actor
 
@@ -182,9 +186,11 @@ class Actor:
             return record
 
         try:
-            return stores.actors_store.within_transaction(rebuild, dbid)
+            record = stores.actors_store.within_transaction(rebuild, dbid)
         except KeyError:
             raise ActorNotFound(f"Actor with id {display_id(dbid)} not found.") from None
+        stores.index_store.add(BY_STATUS, dbid, status_score(record["status"]))
+        return record
 
     @staticmethod
     def set_state(dbid: str, state: Any) -> dict:
@@ -203,6 +209,8 @@ class Actor:
         del stores.nonce_store[dbid]
         if actor is not None:
             stores.index_store.remove(ALL_ACTORS, dbid)
+            stores.index_store.remove(BY_STATUS, dbid)
+            mailbox.forget(dbid)
             stores.index_store.remove(ACTORS_OF_TENANT.format(actor["tenant"]), dbid)
             for user in holders:
                 stores.index_store.remove(READABLE_BY.format(actor["tenant"], user), dbid)
@@ -252,6 +260,38 @@ class Actor:
     def count() -> int:
         return len(stores.actors_store)
 
+    @staticmethod
+    def statuses() -> dict[str, str]:
+        """``{dbid: status}`` of every actor, from the status index (one read, no records)."""
+        return {dbid: status_of_score(score) for dbid, score in stores.index_store.scores(BY_STATUS).items()}
+
+    @staticmethod
+    def reconcile_statuses(actors: list[dict]) -> int:
+        """Make the status index agree with ``actors`` (every record, as the health agent reads them
+        each pass): two status writes racing may leave it one move behind. Returns the fixes."""
+        listed = stores.index_store.scores(BY_STATUS)
+        stale = [a["db_id"] for a in actors if listed.get(a["db_id"]) != status_score(a.get("status"))]
+        # read those again: a status written since the pass read its records must not be undone
+        wrong = {a["db_id"]: status_score(a.get("status")) for a in Actor.records(stale)}
+        stores.index_store.add_many(BY_STATUS, wrong)
+        gone = set(listed) - {a["db_id"] for a in actors}
+        for dbid in gone:
+            if stores.actors_store.get(dbid) is None:  # not one registered since the records were read
+                stores.index_store.remove(BY_STATUS, dbid)
+        return len(wrong) + len(gone)
+
+
+
+UNKNOWN_STATUS = "UNKNOWN"
+
+
+def status_score(status: str | None) -> float:
+    return float(ACTOR.statuses.index(status)) if status in ACTOR.statuses else -1.0
+
+
+def status_of_score(score: float) -> str:
+    position = int(score)
+    return ACTOR.statuses[position] if 0 <= position < len(ACTOR.statuses) else UNKNOWN_STATUS
 
 
 def creation_score(actor: dict) -> float:

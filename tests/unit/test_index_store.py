@@ -161,6 +161,15 @@ def test_score_of_present_and_missing_members(index):
     assert index.score("other", "a") is None
 
 
+def test_scores_give_every_member_of_one_index_with_its_score(index):
+    assert index.scores("i") == {}
+    index.add_many("i", {"a": 1, "b": 2.5, "a\nb": 3})
+    index.add("j", "c", 4)
+    index.add("i", "a", 7)  # again: the later score
+    assert index.scores("i") == {"a": 7.0, "b": 2.5, "a\nb": 3.0}
+    assert all(isinstance(v, float) for v in index.scores("i").values())
+
+
 # -- separation -----------------------------------------------------------------------------------
 def test_drop_removes_one_index_and_leaves_the_others(index):
     index.add_many("i", {"a": 1, "b": 2})

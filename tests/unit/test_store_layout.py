@@ -12,7 +12,7 @@ import redis
 from actors import codes, migrations, stores
 from actors.errors import IllegalTransition
 from actors.lifecycle import ExecutionStatus
-from actors.models import Actor, Execution, layout
+from actors.models import Actor, Execution, layout, mailbox
 from actors.models import actor as actor_model
 from actors.models import execution as execution_model
 from actors.models.execution import EVERY_ACTOR, TOTAL_NAMES
@@ -273,7 +273,7 @@ def test_page_all_lists_every_tenants_actors_oldest_first(world):
 
 # -- the old layout and its migration -------------------------------------------------------------
 def index_names(world) -> list[str]:
-    names = [actor_model.ALL_ACTORS, execution_model.ACTORS_WITH_EXECUTIONS, layout.LAYOUTS]
+    names = [actor_model.ALL_ACTORS, actor_model.BY_STATUS, mailbox.WITH_MAIL, execution_model.ACTORS_WITH_EXECUTIONS, layout.LAYOUTS]
     names += [actor_model.ACTORS_OF_TENANT.format(t) for t in TENANTS]
     names += [actor_model.READABLE_BY.format(t, u) for t in TENANTS for u in (*USERS, codes.ABACO_WORLD)]
     names += [execution_model.EXECUTIONS_OF.format(d) for d in all_dbids(world)]
