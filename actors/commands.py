@@ -86,10 +86,11 @@ def stop_workers(dbid: str, command: str, keep: tuple[str, ...] = ()) -> None:
 def queued_messages(with_workers: set[str]) -> dict[str, int]:
     """Ready messages of every actor that may have some: those noted in the mailbox index and those
     with workers (``with_workers``). Every other actor has none, and its queue is not asked for. A
-    noted actor found empty and without workers is settled (actors/models/mailbox.py)."""
+    noted actor found empty, without workers or consumers, is settled (actors/models/mailbox.py)."""
     noted = mailbox.noted()
-    counts = {dbid: channels.ActorMsgChannel(dbid).message_count() for dbid in sorted(set(noted) | with_workers)}
+    counts = {dbid: channels.ActorMsgChannel(dbid).counts() for dbid in sorted(set(noted) | with_workers)}
     for dbid, noted_at in noted.items():
-        if counts[dbid] == 0 and dbid not in with_workers:
+        # a consumer may hold a message unacknowledged (a worker on its way out): not settled yet
+        if counts[dbid] == (0, 0) and dbid not in with_workers:
             mailbox.settle(dbid, noted_at)
-    return counts
+    return {dbid: messages for dbid, (messages, _) in counts.items()}

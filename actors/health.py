@@ -181,6 +181,7 @@ class HealthAgent:
     # -- one pass ---------------------------------------------------------------------------
     def check_once(self) -> Report:
         report = Report()
+        migrations.resume_if_needed()
         self.take_over_lost_hosts(report)
         actors = {a["db_id"]: a for a in Actor.list_all()}
         for dbid, workers in Worker.all_by_actor().items():
@@ -194,7 +195,7 @@ class HealthAgent:
                 self.check_worker(actor, dbid, worker_id, worker, report)
                 if actor is not None and worker_id in report.removed and worker.get("status") in LIVE:
                     self.replace(actor, len(workers), report)
-        Actor.reconcile_statuses(list(actors.values()))
+        Actor.reconcile_indexes(list(actors.values()))
         queued = self.queued_messages(actors)
         for actor in actors.values():
             self.replace_lost_workers(actor, queued.get(actor["db_id"], 0), report)

@@ -17,13 +17,14 @@ from actors import codes, stores
 from actors.models import Actor, Execution, layout
 from actors.models.actor import index_reader
 from actors.models.alias import ALIAS_KEY_SEPARATOR, alias_id_of
-from actors.models.execution import COUNTED_EXECUTION
+from actors.models.execution import counting
 
 log = logging.getLogger(__name__)
 
 BATCH = 500
 _done = False
 _lock = threading.Lock()
+_index_thread: threading.Thread | None = None
 
 
 def ensure_current() -> None:
@@ -71,11 +72,12 @@ def index_actors() -> int:
 # -- the execution index and totals ---------------------------------------------------------------
 def start_execution_index() -> threading.Thread | None:
     """Build the execution index in a daemon thread, unless it is done; returns the thread."""
+    global _index_thread
     if layout.is_done(layout.EXECUTION_INDEX):
         return None
-    thread = threading.Thread(target=_index_executions_logged, name="execution-index", daemon=True)
-    thread.start()
-    return thread
+    _index_thread = threading.Thread(target=_index_executions_logged, name="execution-index", daemon=True)
+    _index_thread.start()
+    return _index_thread
 
 
 def _index_executions_logged() -> None:
@@ -99,7 +101,7 @@ def index_executions(progress: Callable[[int, int], None] | None = None) -> int:
         records = [(k, r) for k, r in zip(keys, store.get_many(keys)) if is_execution(r)]
         Execution.index([r for _, r in records])
         for key, record in records:
-            if COUNTED_EXECUTION not in (record.get("counted") or []) and Execution.count_existing(key):
+            if counting(record)[1] and Execution.count_existing(key):  # something of it is not counted
                 counted += 1
         seen += len(keys)
         if progress is not None:
@@ -185,9 +187,37 @@ def move_alias_nonces(old_key: str, new_key: str, shared_with_actor: bool) -> No
             lambda current: {k: v for k, v in current.items() if k not in moving}, old_key, default={})
 
 
-def main() -> int:
-    """``python -m actors.migrations``: every migration in the foreground, with progress."""
+def forget_done() -> None:
+    """Let :func:`ensure_current` run the migrations again in this process."""
+    global _done
+    with _lock:
+        _done = False
+
+
+def resume_if_needed() -> None:
+    """Run the migrations again if a layout is no longer marked done (the index store was lost):
+    the health agent calls this every pass."""
+    if layout.is_done(layout.ACTOR_INDEX) and layout.is_done(layout.EXECUTION_INDEX):
+        return
+    forget_done()
+    ensure_current()
+    if not (_index_thread and _index_thread.is_alive()):
+        start_execution_index()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m actors.migrations [--again]``: every migration in the foreground, with progress.
+    ``--again`` first forgets that the indexes were built, so every record is indexed and anything
+    of it not yet in the totals is counted (after processes of an earlier version wrote records)."""
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    args = sys.argv[1:] if argv is None else argv
+    if args not in ([], ["--again"]):
+        print("usage: python -m actors.migrations [--again]", file=sys.stderr)
+        return 2
+    if args == ["--again"]:
+        layout.unmark(layout.ACTOR_INDEX)
+        layout.unmark(layout.EXECUTION_INDEX)
+        forget_done()
     ensure_current()
     if not _done:
         return 1

@@ -426,7 +426,9 @@ class MongoStore(AbstractStore):
         return _decode(doc["v"])
 
     def get_many(self, keys: list[str]) -> list[JSON]:
-        found = {doc["_id"]: doc for doc in self._coll.find({"_id": {"$in": list(keys)}})}
+        found: dict[str, dict] = {}
+        for start in range(0, len(keys), SCAN_BATCH):  # a query document is limited to 16 MB
+            found.update((doc["_id"], doc) for doc in self._coll.find({"_id": {"$in": keys[start:start + SCAN_BATCH]}}))
         return [_decode(found[k]["v"]) if self._is_live(found.get(k)) else None for k in keys]
 
     def __setitem__(self, key: str, value: JSON) -> None:
@@ -596,7 +598,7 @@ def _member_id(index: str, member: str) -> str:
 
 class MongoIndex(AbstractIndex):
     """One document per member, ``{_id: '["<index>", "<member>"]', i: index, m: member, s: score}``,
-    with a compound index on (index, score)."""
+    with a compound index on (index, score, member)."""
 
     def __init__(self, uri_or_host: str | None = None, port: int | None = None, database: str = "abaco",
                  collection: str = "index", user: str | None = None, password: str | None = None,
@@ -604,7 +606,8 @@ class MongoIndex(AbstractIndex):
         self._own_client = client is None
         self._client = client or MongoStore._connect(uri_or_host or "localhost", port, user, password)
         self._coll = self._client[database][collection]
-        self._coll.create_index([("i", _pymongo().ASCENDING), ("s", _pymongo().ASCENDING)])
+        # the order pages are read in (score, then member), so a page is read from the index
+        self._coll.create_index([("i", _pymongo().ASCENDING), ("s", _pymongo().ASCENDING), ("m", _pymongo().ASCENDING)])
 
     def add(self, index: str, member: str, score: float) -> None:
         self._coll.update_one({"_id": _member_id(index, member)}, {"$set": {"i": index, "m": member, "s": score}}, upsert=True)

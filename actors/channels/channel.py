@@ -141,6 +141,10 @@ class Channel:
         """Ready messages in the queue (0 if it does not exist; does not create it)."""
         return queue_message_count(self.name)
 
+    def counts(self) -> tuple[int, int]:
+        """``(ready messages, consumers)`` of the queue (``(0, 0)`` if it does not exist)."""
+        return queue_counts(self.name)
+
     def drain(self) -> list[Any]:
         """Remove every ready message and return them decoded, oldest first (undecodable ones are
         dropped and logged). The caller learns what it removed. The messages
@@ -177,14 +181,18 @@ class Channel:
 
 def queue_message_count(name: str) -> int:
     """Ready messages in queue ``name``; 0 when it does not exist."""
+    return queue_counts(name)[0]
+
+
+def queue_counts(name: str) -> tuple[int, int]:
+    """``(ready messages, consumers)`` of queue ``name``; ``(0, 0)`` when it does not exist."""
     def fn(ch):
         try:
-            return ch.queue_declare(name, passive=True).method.message_count
+            method = ch.queue_declare(name, passive=True).method
+            return method.message_count, method.consumer_count
         except pex.ChannelClosedByBroker as exc:
-            if exc.reply_code == 404:
-                return 0
-            if exc.reply_code == 405:  # exclusive queue of another connection
-                return 0
+            if exc.reply_code in (404, 405):  # missing, or an exclusive queue of another connection
+                return 0, 0
             raise
     return _publisher().admin(fn, f"count messages of {name}")
 

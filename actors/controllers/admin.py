@@ -18,6 +18,7 @@ from actors.models import (
     display_id,
     page,
 )
+from actors.models.actor import by_creation
 from actors.models.execution import EVERY_ACTOR, TOTAL_NAMES
 from actors.responses import convert_keys, ok
 
@@ -75,7 +76,7 @@ def admin_executions() -> Response:
     """Totals over every execution ever recorded ("all", deleted actors included) and over the
     actors still registered ("existing"), plus one line per existing actor (``limit``/``skip`` page
     the lines). Every number comes from counters kept as executions come and end."""
-    actors = Actor.list_all()
+    actors = by_creation(Actor.list_all())  # a stable order to page the lines in
     existing = [a["db_id"] for a in actors]
     [every] = Execution.totals_of([EVERY_ACTOR])
     per_actor = Execution.totals_of(existing)

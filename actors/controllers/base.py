@@ -219,7 +219,8 @@ def as_text(name: str, value: Any) -> str:
 
 
 # -- paging of the listings that can grow -----------------------------------------------------------
-PAGING_HELP = "a whole number, 0 or more"
+MAX_PAGING = 1_000_000_000  # beyond any store's size, within every backend's integers
+PAGING_HELP = f"a whole number from 0 to {MAX_PAGING:,}"
 
 
 def paging() -> tuple[int, int | None]:
@@ -234,7 +235,7 @@ def paging() -> tuple[int, int | None]:
             value = int(raw)
         except ValueError:
             value = -1
-        if value < 0:
+        if not 0 <= value <= MAX_PAGING:
             raise ResourceError(f"Invalid {name}: {raw[:40]!r}; it must be {PAGING_HELP}.")
         return value
 

@@ -202,18 +202,17 @@ class Actor:
 
     @staticmethod
     def delete(dbid: str) -> None:
+        """The actor's record, permissions, nonces and index entries; the index entries first, so a
+        delete that stops half way leaves a record the health agent lists again, not an entry
+        without a record. Its executions, their index and its totals stay (the all-time totals
+        count them)."""
         actor = Actor.find(dbid)
         holders = stores.permissions_store.get(dbid) or {}
+        if actor is not None:
+            unlist(dbid, actor["tenant"], holders)
         del stores.actors_store[dbid]
         del stores.permissions_store[dbid]
         del stores.nonce_store[dbid]
-        if actor is not None:
-            stores.index_store.remove(ALL_ACTORS, dbid)
-            stores.index_store.remove(BY_STATUS, dbid)
-            mailbox.forget(dbid)
-            stores.index_store.remove(ACTORS_OF_TENANT.format(actor["tenant"]), dbid)
-            for user in holders:
-                stores.index_store.remove(READABLE_BY.format(actor["tenant"], user), dbid)
 
     @staticmethod
     def list_for_tenant(tenant: str) -> list[dict]:
@@ -266,19 +265,25 @@ class Actor:
         return {dbid: status_of_score(score) for dbid, score in stores.index_store.scores(BY_STATUS).items()}
 
     @staticmethod
-    def reconcile_statuses(actors: list[dict]) -> int:
-        """Make the status index agree with ``actors`` (every record, as the health agent reads them
-        each pass): two status writes racing may leave it one move behind. Returns the fixes."""
-        listed = stores.index_store.scores(BY_STATUS)
-        stale = [a["db_id"] for a in actors if listed.get(a["db_id"]) != status_score(a.get("status"))]
+    def reconcile_indexes(actors: list[dict]) -> int:
+        """Make the all-actors, per-tenant and status indexes agree with ``actors`` (every record, as
+        the health agent reads them each pass): a process that died between a record and its index
+        entries, or two status writes racing, leave them behind. Returns how many entries it fixed."""
+        by_dbid = {a["db_id"]: a for a in actors if a.get("db_id") and a.get("tenant")}
+        listed = stores.index_store.scores(ALL_ACTORS)
+        missing = [a for dbid, a in by_dbid.items() if dbid not in listed]
+        Actor.index(missing)
+        statuses = stores.index_store.scores(BY_STATUS)
+        stale = [dbid for dbid, a in by_dbid.items() if statuses.get(dbid) != status_score(a.get("status"))]
         # read those again: a status written since the pass read its records must not be undone
         wrong = {a["db_id"]: status_score(a.get("status")) for a in Actor.records(stale)}
         stores.index_store.add_many(BY_STATUS, wrong)
-        gone = set(listed) - {a["db_id"] for a in actors}
+        unknown = (set(listed) | set(statuses)) - set(by_dbid)
+        gone = [dbid for dbid, record in zip(sorted(unknown), stores.actors_store.get_many(sorted(unknown)))
+                if record is None]  # not one registered since the records were read
         for dbid in gone:
-            if stores.actors_store.get(dbid) is None:  # not one registered since the records were read
-                stores.index_store.remove(BY_STATUS, dbid)
-        return len(wrong) + len(gone)
+            unlist(dbid, dbid.rsplit("_", 1)[0], {})
+        return len(missing) + len(wrong) + len(gone)
 
 
 
@@ -305,10 +310,19 @@ def by_creation(actors: list[dict]) -> list[dict]:
     return sorted(actors, key=lambda a: (creation_score(a), a.get("db_id", "")))
 
 
+def unlist(dbid: str, tenant: str, holders: dict) -> None:
+    """Take the actor out of every actor index (the readers' ones of ``holders``)."""
+    for name in (ALL_ACTORS, BY_STATUS, ACTORS_OF_TENANT.format(tenant)):
+        stores.index_store.remove(name, dbid)
+    for user in holders:
+        stores.index_store.remove(READABLE_BY.format(tenant, user), dbid)
+    mailbox.forget(dbid)
+
+
 def index_reader(actor: dict, user: str, level: str) -> None:
-    """``user`` may read the actor from ``level`` READ up: list it in their index, or take it out."""
-    name = READABLE_BY.format(actor["tenant"], user)
+    """``user`` may read the actor from ``level`` READ up: list it in their index. A lower level
+    leaves the entry: :meth:`Actor.readable_by` checks every candidate against its permission map,
+    and taking entries out would race with a grant written meanwhile (the grant's entry could be
+    removed after it was added, and the user would never see the actor again)."""
     if level in codes.PERMISSION_LEVELS and codes.level_rank(level) >= codes.level_rank(codes.READ):
-        stores.index_store.add(name, actor["db_id"], creation_score(actor))
-    else:
-        stores.index_store.remove(name, actor["db_id"])
+        stores.index_store.add(READABLE_BY.format(actor["tenant"], user), actor["db_id"], creation_score(actor))

@@ -98,9 +98,9 @@ class Alias:
 
     @staticmethod
     def list_for_tenant(tenant: str) -> list[dict]:
-        keys = stores.alias_store.keys_with_prefix(alias_id_of(tenant, ""))
-        records = (stores.alias_store.get(k) for k in keys)
-        return [r for r in records if r and r.get("tenant") == tenant]
+        """The tenant's aliases by name (a stable order to page in)."""
+        keys = sorted(stores.alias_store.keys_with_prefix(alias_id_of(tenant, "")))
+        return [r for r in stores.alias_store.get_many(keys) if isinstance(r, dict) and r.get("tenant") == tenant]
 
     @staticmethod
     def delete(tenant: str, alias: str) -> None:

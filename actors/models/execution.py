@@ -100,18 +100,18 @@ class Execution:
 
     @staticmethod
     def store_new(record: dict) -> dict:
-        """Store a new record, counted in the totals and in the status counters in one transaction,
-        and list it in its actor's index."""
+        """List a new record in its actor's index, then store it, counted in the totals and in the
+        status counters. The index entry comes first: if the process dies in between, a listing
+        skips an id without a record, while a record without its entry would never be listed."""
         def write(current: Any) -> tuple[dict, dict[str, int]]:
             if isinstance(current, dict) and current.get("counted"):
                 return current, {}  # a retried write that went through already
             counted, counts = counting(record)
             return counted, {**counts, STATUS_COUNTER.format(record["status"]): 1}
 
+        Execution.index([record])
         key = Execution.key(record["actor_id"], record["id"])
-        stored = stores.executions_store.within_transaction_counting(write, key, default=None)
-        Execution.index([stored])
-        return stored
+        return stores.executions_store.within_transaction_counting(write, key, default=None)
 
     @staticmethod
     def index(records: list[dict]) -> None:
@@ -126,14 +126,18 @@ class Execution:
 
     @staticmethod
     def count_existing(key: str) -> bool:
-        """Count a record stored before the totals were kept (the migration); False if it was
-        counted already or is gone."""
+        """Count what of a record is not in the totals yet (the migration): a record stored before
+        the totals were kept, or the usage of one finalized by a process of an earlier version.
+        False if it was counted already or is gone."""
         counted = False
 
         def count(record: Any) -> tuple[Any, dict[str, int]]:
             nonlocal counted
-            counted = isinstance(record, dict) and COUNTED_EXECUTION not in (record.get("counted") or [])
-            return counting(record) if counted else (record, {})
+            if not isinstance(record, dict):
+                return record, {}
+            new, counts = counting(record)
+            counted = bool(counts)  # the execution itself, or the usage of a COMPLETE one, was missing
+            return (new, counts) if counted else (record, {})
         try:
             stores.executions_store.within_transaction_counting(count, key)
         except KeyError:

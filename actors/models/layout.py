@@ -15,19 +15,34 @@ LAYOUTS = "_layouts"
 ACTOR_INDEX = "actor-index"  # every actor in the actor indexes (all, per tenant, per reader)
 EXECUTION_INDEX = "execution-index"  # every execution indexed and counted in its actor's totals
 
-_done: set[str] = set()
+RECHECK_SECONDS = 60.0  # a layout seen done is read again this often: the index store may be lost
+
+_done: dict[str, float] = {}  # layout -> when it was last seen done (monotonic)
 
 
 def is_done(name: str) -> bool:
-    """Whether the layout ``name`` is complete (once seen done, cached for the process)."""
-    if name not in _done and stores.index_store.score(LAYOUTS, name) is not None:
-        _done.add(name)
-    return name in _done
+    """Whether the layout ``name`` is complete. Seen done, it is taken as done for
+    ``RECHECK_SECONDS``, then read again: if the index store was emptied (lost without persistence,
+    flushed), the process goes back to reading the old way until the migrations have run again."""
+    seen = _done.get(name)
+    if seen is not None and time.monotonic() - seen < RECHECK_SECONDS:
+        return True
+    if stores.index_store.score(LAYOUTS, name) is None:
+        _done.pop(name, None)
+        return False
+    _done[name] = time.monotonic()
+    return True
 
 
 def mark_done(name: str) -> None:
     stores.index_store.add(LAYOUTS, name, time.time())
-    _done.add(name)
+    _done[name] = time.monotonic()
+
+
+def unmark(name: str) -> None:
+    """Say the layout is not complete (``python -m actors.migrations --again``)."""
+    stores.index_store.remove(LAYOUTS, name)
+    _done.pop(name, None)
 
 
 def forget() -> None:

@@ -63,6 +63,7 @@ def test_pages_concatenate_to_the_whole_list(api, busy_actor):
 
 
 @pytest.mark.parametrize("query, name", [("?limit=-1", "limit"), ("?limit=ten", "limit"), ("?skip=x", "skip"),
+                                         ("?limit=10000000000000000000", "limit"), ("?skip=1000000001", "skip"),
                                          ("?offset=-5", "offset")])
 def test_a_bad_paging_parameter_is_a_400_that_names_it(api, busy_actor, query, name):
     actor, _ = busy_actor

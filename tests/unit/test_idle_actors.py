@@ -13,6 +13,7 @@ from actors.channels import ChannelError
 from actors.lifecycle import ActorStatus, WorkerStatus
 from actors.metrics_api import actor_counts
 from actors.models import Actor, mailbox
+from actors.models import actor as actor_model
 from actors.store import RedisStore
 
 pytestmark = pytest.mark.unit
@@ -155,19 +156,30 @@ def test_the_status_index_follows_every_status_write(actors):
     assert Actor.statuses()[dbid] == ActorStatus.SUBMITTED
 
 
-def test_reconciling_fixes_a_stale_entry_and_drops_a_deleted_actors(actors):
-    kept, deleted = actors(), actors()
+def test_reconciling_fixes_stale_and_missing_entries_and_drops_a_deleted_actors(actors, tenant):
+    kept, deleted, unlisted = actors(), actors(), actors()
     Actor.set_status(kept["db_id"], ActorStatus.READY)
-    stores.index_store.add("actors-by-status", kept["db_id"], 0.0)  # as a lost race would leave it
-    del stores.actors_store[deleted["db_id"]]  # its record gone, its entry left behind
+    stores.index_store.add(actor_model.BY_STATUS, kept["db_id"], 0.0)  # as a lost race would leave it
+    del stores.actors_store[deleted["db_id"]]  # its record gone, its entries left behind
+    for name in (actor_model.ALL_ACTORS, actor_model.ACTORS_OF_TENANT.format(tenant), actor_model.BY_STATUS):
+        stores.index_store.remove(name, unlisted["db_id"])  # as a process that died after the record would
     newcomer = actors()  # registered after the pass read its records
 
-    fixes = Actor.reconcile_statuses([Actor.get(kept["db_id"])])
+    fixes = Actor.reconcile_indexes([Actor.get(kept["db_id"]), Actor.get(unlisted["db_id"])])
     statuses = Actor.statuses()
-    assert fixes >= 2
+    assert fixes == 3
     assert statuses[kept["db_id"]] == ActorStatus.READY
     assert deleted["db_id"] not in statuses
     assert statuses[newcomer["db_id"]] == ActorStatus.SUBMITTED
+    assert [a["db_id"] for a in Actor.list_for_tenant(tenant)] == [kept["db_id"], unlisted["db_id"], newcomer["db_id"]]
+    assert Actor.reconcile_indexes([Actor.get(a["db_id"]) for a in (kept, unlisted, newcomer)]) == 0
+
+
+def test_a_delete_that_stopped_half_way_is_cleaned_by_the_next_reconcile(actors, tenant):
+    actor = actors()
+    del stores.actors_store[actor["db_id"]]  # the record went, the rest of the delete did not happen
+    Actor.reconcile_indexes([])
+    assert Actor.page_all(0, 10) == [] and Actor.list_for_tenant(tenant) == []
 
 
 def test_abaco_actors_counts_per_tenant_and_status():

@@ -524,3 +524,48 @@ def test_listing_a_tenants_actors_reads_that_tenants_actors_only(world, counted)
     spy.reset()
     assert [a["name"] for a in Actor.page_all(3, 1)] == ["s1"]
     assert spy.scans == [] and spy.read == [actors["s1"]["db_id"]]
+
+
+@pytest.fixture
+def migratable(layout_stores, monkeypatch):
+    """``layout_stores`` where the whole migration can run: on Redis the alias store shares DB 15
+    with the index's sorted sets, which the alias migration would read as aliases; it gets an
+    in-process store of its own."""
+    import mongomock
+
+    from actors.store import MongoStore
+
+    monkeypatch.setitem(stores._cache, "alias_store",
+                        MongoStore(database="abaco_test", collection="aliases", client=mongomock.MongoClient()))
+    return layout_stores
+
+
+def test_again_counts_the_usage_of_an_execution_finalized_by_an_earlier_version(migratable):
+    actor = new_actor("DEV", "alice", "old-worker")
+    record = Execution.create(actor, "alice")
+    key = Execution.key(actor["db_id"], record["id"])
+    # a worker of the earlier version finalizes with a plain write: no usage counted
+    stores.executions_store[key] = {**stores.executions_store[key], "status": ExecutionStatus.COMPLETE,
+                                    "runtime": 7, "cpu": 3, "io": 50}
+    assert Execution.totals_of([actor["db_id"]]) == [{"executions": 1, "cpu": 0, "io": 0, "runtime": 0}]
+
+    assert migrations.main(["--again"]) == 0
+    assert Execution.totals_of([actor["db_id"]]) == [{"executions": 1, "cpu": 3, "io": 50, "runtime": 7}]
+    assert migrations.main(["--again"]) == 0  # nothing counted twice
+    assert Execution.totals_of([actor["db_id"]]) == [{"executions": 1, "cpu": 3, "io": 50, "runtime": 7}]
+    assert layout.is_done(layout.EXECUTION_INDEX) and layout.is_done(layout.ACTOR_INDEX)
+
+
+def test_a_lost_index_store_sends_processes_back_to_scanning(migratable, monkeypatch):
+    actor = new_actor("DEV", "alice", "lost-index")
+    made = [run(actor, runtime=1, cpu=2, io=3) for _ in range(2)]
+    assert layout.is_done(layout.EXECUTION_INDEX)
+    for name in (layout.LAYOUTS, execution_model.EXECUTIONS_OF.format(actor["db_id"])):
+        stores.index_store.drop(name)  # the index store emptied under a running process
+    monkeypatch.setattr(layout, "RECHECK_SECONDS", 0.0)
+    assert ids(Execution.list(actor["db_id"])) == ids(made)  # read by scanning meanwhile
+    migrations.resume_if_needed()
+    if migrations._index_thread is not None:
+        migrations._index_thread.join(timeout=30)
+    assert layout.is_done(layout.EXECUTION_INDEX)
+    assert ids(Execution.list(actor["db_id"])) == ids(made)
