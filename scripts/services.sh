@@ -55,6 +55,11 @@ redis_ping() {
     [[ "$(redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping 2>/dev/null)" == "PONG" ]]
 }
 
+# PONG, or LOADING while it reads its append-only file back
+redis_answers() {
+    [[ "$(redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping 2>/dev/null)" =~ ^(PONG|LOADING) ]]
+}
+
 start_redis() {
     local pid
     if redis_ping; then
@@ -75,7 +80,14 @@ start_redis() {
             --pidfile "$(pidfile_path redis)" --dir "$dir" --logfile "$logfile" \
             --save '' --appendonly yes
     fi
-    wait_for --log "$ABACO_LOGS/redis.log" "redis on 127.0.0.1:$REDIS_PORT" 15 redis_ping
+    wait_for --log "$ABACO_LOGS/redis.log" "redis on 127.0.0.1:$REDIS_PORT" 15 redis_answers
+    if ! redis_ping; then
+        # a large data set takes a while to load (about 20 s for 2 million keys here)
+        local aof_mb
+        aof_mb="$(du -sm "$ABACO_RUN/redis" 2>/dev/null | cut -f1)"
+        wait_for --log "$ABACO_LOGS/redis.log" "redis to load its data (${aof_mb:-?} MB on disk)" \
+            "${ABACO_REDIS_LOAD_TIMEOUT:-600}" redis_ping
+    fi
     # redis writes its pidfile right after it daemonizes; give it a moment.
     wait_for "redis pidfile" 5 read_pidfile redis
     log "redis: running (ours, pid $(read_pidfile redis))"
