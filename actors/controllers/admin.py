@@ -16,6 +16,7 @@ from actors.models import (
     Execution,
     Worker,
     display_id,
+    mailbox,
     page,
 )
 from actors.models.actor import by_creation
@@ -26,11 +27,14 @@ log = logging.getLogger(__name__)
 
 
 def actor_overviews(actors: list[dict]) -> list[dict]:
-    """The raw stored actors plus their workers, queued messages, execution count and runtime."""
+    """The raw stored actors plus their workers, queued messages, execution count and runtime.
+    Queues are asked for only where messages may wait (a worker, or mail noted: models/mailbox.py)."""
     workers = Worker.all_by_actor()
     totals = Execution.totals_of([a["db_id"] for a in actors])
+    may_have_mail = set(mailbox.noted()) | {dbid for dbid, ws in workers.items() if ws}
     return [{**actor, "workers": workers.get(actor["db_id"], {}),
-             "messages": channels.ActorMsgChannel(actor["db_id"]).message_count(),
+             "messages": channels.ActorMsgChannel(actor["db_id"]).message_count()
+             if actor["db_id"] in may_have_mail else 0,
              "executions": total["executions"], "runtime": total["runtime"]}
             for actor, total in zip(actors, totals)]
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from actors import stores
 from actors.config import conf
-from actors.errors import ExecutionNotFound, IllegalTransition
+from actors.errors import DAOError, ExecutionNotFound, IllegalTransition
 from actors.lifecycle import EXECUTION, ExecutionStatus
 from actors.models import layout
 from actors.models.common import display_time, new_id, now_epoch, page
@@ -32,6 +32,7 @@ TOTALS_OF = "_totals:{}:{}"
 TOTAL_NAMES = ("executions", "cpu", "io", "runtime")
 USAGE_NAMES = ("cpu", "io", "runtime")
 EVERY_ACTOR = "*"
+ID_ATTEMPTS = 3  # new ids to try when one is taken
 STATUS_COUNTER = "_status_count_{}"  # executions that entered each status, for /metrics
 
 COUNTED_EXECUTION = "execution"  # in ``counted``: the record is in its actor's execution count
@@ -96,22 +97,33 @@ class Execution:
 
     @staticmethod
     def create(actor: dict, executor: str, **fields: Any) -> dict:
-        return Execution.store_new(Execution.new_record(actor, executor, **fields))
+        for _ in range(ID_ATTEMPTS):
+            stored = Execution.store_new(Execution.new_record(actor, executor, **fields))
+            if stored is not None:
+                return stored
+        raise DAOError("Execution id collision; try again.")
 
     @staticmethod
     def store_new(record: dict) -> dict:
         """List a new record in its actor's index, then store it, counted in the totals and in the
-        status counters. The index entry comes first: if the process dies in between, a listing
+        status counters; None if another execution has its id. The index entry comes first: if the process dies in between, a listing
         skips an id without a record, while a record without its entry would never be listed."""
-        def write(current: Any) -> tuple[dict, dict[str, int]]:
-            if isinstance(current, dict) and current.get("counted"):
-                return current, {}  # a retried write that went through already
+        collided = False
+
+        def write(current: Any) -> tuple[Any, dict[str, int]]:
+            nonlocal collided
+            if current is not None:
+                # the same record: a retried write that went through; else another process's
+                # execution that got the same id (ids are time-based): leave it, take another id
+                collided = not same_execution(current, record)
+                return current, {}
             counted, counts = counting(record)
             return counted, {**counts, STATUS_COUNTER.format(record["status"]): 1}
 
         Execution.index([record])
         key = Execution.key(record["actor_id"], record["id"])
-        return stores.executions_store.within_transaction_counting(write, key, default=None)
+        stored = stores.executions_store.within_transaction_counting(write, key, default=None)
+        return None if collided else stored
 
     @staticmethod
     def index(records: list[dict]) -> None:
@@ -283,6 +295,11 @@ class Execution:
             "outcome": outcome,
         }
         return [*(record.get("previous_attempts") or []), entry]
+
+
+def same_execution(stored: Any, record: dict) -> bool:
+    return isinstance(stored, dict) and all(stored.get(k) == record.get(k)
+                                            for k in ("id", "actor_id", "executor", "message_received_time"))
 
 
 def counting_usage(record: dict) -> tuple[dict, dict[str, int]]:

@@ -569,3 +569,17 @@ def test_a_lost_index_store_sends_processes_back_to_scanning(migratable, monkeyp
         migrations._index_thread.join(timeout=30)
     assert layout.is_done(layout.EXECUTION_INDEX)
     assert ids(Execution.list(actor["db_id"])) == ids(made)
+
+
+def test_an_execution_id_taken_by_another_execution_is_not_shared(layout_stores, monkeypatch):
+    actor = new_actor("DEV", "alice", "collide")
+    first = Execution.create(actor, "alice")
+    assert Execution.store_new(first) == first  # the same record again: a retried write, no new count
+    clash = {**first, "message_received_time": str(float(first["message_received_time"]) + 1), "executor": "bob"}
+    assert Execution.store_new(clash) is None  # another execution with the same (time-based) id
+    ids_made = iter([first["id"], first["id"], "NolBaJ5y6714M"])
+    monkeypatch.setattr(execution_model, "new_id", lambda: next(ids_made))
+    second = Execution.create(actor, "bob")
+    assert second["id"] == "NolBaJ5y6714M" and second["executor"] == "bob"
+    assert Execution.get(actor["db_id"], first["id"])["executor"] == "alice"
+    assert Execution.totals_of([actor["db_id"]])[0]["executions"] == 2
