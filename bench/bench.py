@@ -4,6 +4,12 @@ Each figure is measured next to its floor with the same image and network mode, 
 that a drifting machine affects both. Prints a table, saves it as JSON and draws PNG plots.
 
     python bench/bench.py [--runs 40] [--burst 40] [--rounds 3] [--out bench/results]
+
+The scale rows S1-S3 (bench/scale.py) fill the store through the model code and measure whether the
+API's costs stay flat as it grows:
+
+    python bench/bench.py --only s1,s2,s3 [--goal] [--s1-executions N] [--s2-executions M] [--s3-actors K]
+    python bench/bench.py --sizes 1000,10000,100000,1000000     # S1/S2 against store size, plotted
 """
 from __future__ import annotations
 
@@ -260,11 +266,63 @@ def table(results: dict) -> str:
         p5 = results["p5"]
         rows.append(("P5 stats, cgroup files", ms(p5["cgroup_files"]["p50"]), ms(p5["stats_api"]["p50"]) + " (stats API)",
                      "", "< 5 ms"))
+    rows += scale_rows(results)
     header = ("figure", "abaco", "floor", "delta", "target")
     widths = [max(len(str(r[i])) for r in rows + [header]) for i in range(5)]
     lines = ["  ".join(str(c).ljust(w) for c, w in zip(header, widths))]
     lines += ["  ".join(str(c).ljust(w) for c, w in zip(r, widths)) for r in rows]
     return "\n".join(lines)
+
+
+def scale_rows(results: dict) -> list[tuple]:
+    """The S rows: the figure at the stated size in "abaco", the same figure on an (almost) empty
+    store in "floor" (the baseline: 10 executions, 100 of them, 100 actors)."""
+    def delta(full: float, base: float) -> str:
+        return f"{'+' if full >= base else '-'}{ms(abs(full - base))}"
+
+    rows = []
+    if "s1" in results:
+        r = results["s1"]
+        n = f"N={r['n_other']:,}"
+        rows += [(f"S1 executions list p50 ({n})", ms(r["full"]["p50"]), ms(r["empty"]["p50"]) + " (empty)",
+                  delta(r["full"]["p50"], r["empty"]["p50"]), "<= 10 ms"),
+                 (f"S1 executions list p95 ({n})", ms(r["full"]["p95"]), ms(r["empty"]["p95"]) + " (empty)",
+                  delta(r["full"]["p95"], r["empty"]["p95"]), "")]
+    if "s2" in results:
+        r = results["s2"]
+        m = f"M={r['m']:,}"
+        rows += [(f"S2 first page p50 ({m})", ms(r["first_page"]["p50"]),
+                  ms(r["baseline_first_page"]["p50"]) + f" (M={r['baseline_m']})",
+                  delta(r["first_page"]["p50"], r["baseline_first_page"]["p50"]), "<= 20 ms"),
+                 (f"S2 first page p95 ({m})", ms(r["first_page"]["p95"]),
+                  ms(r["baseline_first_page"]["p95"]) + f" (M={r['baseline_m']})", "", ""),
+                 (f"S2 last page p50 ({m})", ms(r["last_page"]["p50"]), "", "", ""),
+                 (f"S2 totals ({m})", "equal" if r["totals_ok"] else f"WRONG {r['totals_read']}",
+                  f"{r['totals_expected']['total_executions']:,} written", "", "= written")]
+    if "s3" in results:
+        r = results["s3"]
+        k, base, full = f"K={r['k']:,}", r["baseline"], r["full"]
+        rows += [(f"S3 GET /actors, {r['own']} own p50 ({k})", ms(full["user_list"]["p50"]),
+                  ms(base["user_list"]["p50"]) + f" (K={r['own']})",
+                  delta(full["user_list"]["p50"], base["user_list"]["p50"]), "<= 20 ms"),
+                 (f"S3 GET /actors/admin?limit=100 p50 ({k})", ms(full["admin_page"]["p50"]),
+                  ms(base["admin_page"]["p50"]) + f" (K={r['own']})",
+                  delta(full["admin_page"]["p50"], base["admin_page"]["p50"]), "flat"),
+                 (f"S3 /metrics scrape p50 ({k})", ms(full["metrics"]["p50"]),
+                  ms(base["metrics"]["p50"]) + f" (K={r['own']})",
+                  delta(full["metrics"]["p50"], base["metrics"]["p50"]), "<= 200 ms"),
+                 ("S3 actor creation (Actor.create, 8 threads)", f"{r['create_rate']:,.0f}/s", "", "", "")]
+    if "fill" in results:
+        f = results["fill"]
+        rows.append((f"S fill rate ({f['mode']})", f"{f['per_s']:,.0f} rec/s", f"{f['records']:,} records", "", ""))
+    for point in results.get("sizes", {}).get("points", []):  # "floor" column: the p95
+        rows.append((f"sweep S1 list p50 (N={point['size']:,})", ms(point["s1"]["p50"]),
+                     f"p95 {ms(point['s1']['p95'])}", "", "<= 10 ms"))
+        if "s2_first_page" in point:
+            rows.append((f"sweep S2 first page p50 (M={point['size']:,})", ms(point["s2_first_page"]["p50"]),
+                         f"p95 {ms(point['s2_first_page']['p95'])}",
+                         "totals equal" if point["s2_totals_ok"] else "TOTALS WRONG", "<= 20 ms"))
+    return rows
 
 
 def plot(results: dict, out: Path) -> None:
@@ -275,6 +333,8 @@ def plot(results: dict, out: Path) -> None:
         import matplotlib.pyplot as plt
     except ImportError:
         print("matplotlib is not installed; no plots", file=sys.stderr)
+        return
+    if "p1" not in results or "p3" not in results:
         return
     p1 = results["p1"]["samples"]
     fig, ax = plt.subplots(figsize=(8, 4.5))
@@ -297,39 +357,88 @@ def plot(results: dict, out: Path) -> None:
     plt.close(fig)
 
 
+def sizes_list(text: str) -> list[int]:
+    return sorted({int(float(x)) for x in text.split(",") if x.strip()})
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=int(os.environ.get("ABACO_BENCH_RUNS", 40)))
     parser.add_argument("--burst", type=int, default=int(os.environ.get("ABACO_BENCH_BURST", 40)))
     parser.add_argument("--rounds", type=int, default=int(os.environ.get("ABACO_BENCH_ROUNDS", 3)),
                         help="P2 bursts per parallelism, each followed by a floor burst")
-    parser.add_argument("--only", default="", help="comma-separated figures to measure, e.g. p1,p2 (default: all)")
+    parser.add_argument("--only", default="",
+                        help="comma-separated figures to measure, e.g. p1,p2 or s1,s2,s3 (default: p1-p5 and s1-s3)")
     parser.add_argument("--out", default=str(ROOT / "bench" / "results"))
+    scale = parser.add_argument_group("scale rows (bench/scale.py)")
+    scale.add_argument("--s1-executions", type=int, default=100_000,
+                       help="S1: executions of other actors in the store (goal size: 1,000,000)")
+    scale.add_argument("--s2-executions", type=int, default=20_000,
+                       help="S2: executions of the one actor listed (goal size: 100,000)")
+    scale.add_argument("--s3-actors", type=int, default=2_000, help="S3: registered actors (goal size: 10,000)")
+    scale.add_argument("--goal", action="store_true", help="the goal sizes: N=1,000,000, M=100,000, K=10,000")
+    scale.add_argument("--sizes", type=sizes_list, default=None,
+                       help="run S1 and S2 at each store size, e.g. 1000,10000,100000,1000000, and plot "
+                            "scale_latency.png (alone unless --only names other figures)")
+    scale.add_argument("--no-sweep-s2", action="store_true", help="--sizes: S1 only")
+    scale.add_argument("--fill", choices=("pipeline", "model"), default="pipeline",
+                       help="how executions are written: pipelined batches of model-built records, or "
+                            "Execution.store_new + set_status in a thread pool")
+    scale.add_argument("--scale-requests", type=int, default=200, help="GETs per measured S figure")
     args = parser.parse_args()
+    if args.goal:
+        args.s1_executions, args.s2_executions, args.s3_actors = 1_000_000, 100_000, 10_000
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    floor = Floor()
-    floor.run_once()  # warm the image and the daemon
-    results = {"machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
-                           "docker": floor.client.version().get("Version")},
+    only = {name.strip().lower() for name in args.only.split(",") if name.strip()}
+    if args.sizes is not None and not only:
+        only = {"sizes"}
+    elif "sizes" in only and args.sizes is None:
+        args.sizes = [1_000, 10_000, 100_000]
+    floor_steps = {"p1", "p2", "p3", "p4", "p5"}
+    floor = None
+    results = {"machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
                "image": IMAGE, "network": NETWORK, "runs": args.runs, "burst": args.burst, "rounds": args.rounds}
+    if not only or only & floor_steps:
+        floor = Floor()
+        floor.run_once()  # warm the image and the daemon
+        results["machine"]["docker"] = floor.client.version().get("Version")
+    scale_mod = filler = None
+    if not only or only & {"s1", "s2", "s3", "sizes"}:
+        import scale as scale_mod  # bench/scale.py: imports the actors package on $ABACO_CONF's stores
+        filler = scale_mod.Filler(args.fill)
     steps = [("p1", lambda: p1_latency(floor, args.runs)),
              ("p2", lambda: [p2_throughput(floor, args.burst, k, args.rounds) for k in (1, 2, 4)]),
              ("p3", lambda: p3_api(args.runs)),
              ("p4", lambda: p4_worker_start(args.runs)),
-             ("p5", lambda: p5_stats_cost(floor, args.runs))]
-    only = {name.strip().lower() for name in args.only.split(",") if name.strip()}
+             ("p5", lambda: p5_stats_cost(floor, args.runs)),
+             ("s1", lambda: scale_mod.run("s1", lambda: scale_mod.s1(args.s1_executions, filler, args.scale_requests))),
+             ("s2", lambda: scale_mod.run("s2", lambda: scale_mod.s2(args.s2_executions, filler, args.scale_requests))),
+             ("s3", lambda: scale_mod.run("s3", lambda: scale_mod.s3(args.s3_actors, args.scale_requests))),
+             ("sizes", lambda: scale_mod.run("sizes", lambda: scale_mod.sweep(
+                 args.sizes, filler, args.scale_requests, with_s2=not args.no_sweep_s2)))]
     for name, step in steps:
-        if only and name not in only:
+        if (only and name not in only) or (not only and name == "sizes"):
             continue
         print(f"==> {name} ...", file=sys.stderr, flush=True)
         started = time.monotonic()
         results[name] = step()
         print(f"    done in {time.monotonic() - started:.1f}s", file=sys.stderr, flush=True)
+    if filler is not None and filler.records:
+        results["fill"] = {"mode": filler.mode, "records": filler.records, "seconds": filler.seconds,
+                           "per_s": filler.rate()}
     report = table(results)
     print(report)
+    if "sizes" in results:
+        path = scale_mod.plot_sweep(results["sizes"], out)
+        (out / "scale_sweep.json").write_text(json.dumps(results, indent=2))
+        print(f"==> saved {out / 'scale_sweep.json'}" + (f" and {path}" if path else ""), file=sys.stderr)
     if only:
-        print("==> a partial run (--only): nothing saved", file=sys.stderr)
+        if only & {"s1", "s2", "s3"}:
+            (out / "scale_latest.json").write_text(json.dumps(results, indent=2))
+            print(f"==> a partial run (--only): only {out / 'scale_latest.json'} saved", file=sys.stderr)
+        else:
+            print("==> a partial run (--only): nothing else saved", file=sys.stderr)
         return
     stamp = time.strftime("%Y%m%d-%H%M%S")
     (out / "latest.json").write_text(json.dumps(results, indent=2))
