@@ -12,7 +12,7 @@ from tests.functional.conftest import CASE, f, wait_for, wait_for_actor_status, 
 pytestmark = pytest.mark.functional
 
 MESSAGES = 7
-FRESH_PORT = int(os.environ.get("ABACO_TEST_FRESH_PORT", "8043"))
+FRESH_PORT = int(os.environ.get("ABACO_TEST_FRESH_PORT", "8046"))
 
 
 @pytest.fixture(scope="module")
