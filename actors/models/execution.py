@@ -298,8 +298,10 @@ class Execution:
 
 
 def same_execution(stored: Any, record: dict) -> bool:
-    return isinstance(stored, dict) and all(stored.get(k) == record.get(k)
-                                            for k in ("id", "actor_id", "executor", "message_received_time"))
+    """Whether ``stored`` is ``record`` as ``store_new`` wrote it (every field, ``counted`` aside)."""
+    def fields(r: dict) -> dict:
+        return {k: v for k, v in r.items() if k != "counted"}
+    return isinstance(stored, dict) and fields(stored) == fields(record)
 
 
 def counting_usage(record: dict) -> tuple[dict, dict[str, int]]:

@@ -12,7 +12,7 @@ import redis
 from actors import codes, migrations, stores
 from actors.errors import IllegalTransition
 from actors.lifecycle import ExecutionStatus
-from actors.models import Actor, Execution, layout, mailbox
+from actors.models import Actor, Execution, is_hashid, layout, mailbox
 from actors.models import actor as actor_model
 from actors.models import execution as execution_model
 from actors.models.execution import EVERY_ACTOR, TOTAL_NAMES
@@ -583,3 +583,18 @@ def test_an_execution_id_taken_by_another_execution_is_not_shared(layout_stores,
     assert second["id"] == "NolBaJ5y6714M" and second["executor"] == "bob"
     assert Execution.get(actor["db_id"], first["id"])["executor"] == "alice"
     assert Execution.totals_of([actor["db_id"]])[0]["executions"] == 2
+
+
+def test_ids_made_by_processes_at_the_same_moment_differ():
+    """Upstream's ids were the timestamp of a UUID1 alone: two processes in one 100 ns tick shared one."""
+    import multiprocessing
+
+    with multiprocessing.get_context("fork").Pool(2) as pool:
+        made = pool.map(_many_ids, [20_000, 20_000])
+    everyone = made[0] + made[1]
+    assert len(set(everyone)) == len(everyone)
+    assert all(len(i) == 13 and is_hashid(i) for i in everyone[:1000])
+
+
+def _many_ids(n: int) -> list[str]:
+    return [execution_model.new_id() for _ in range(n)]
