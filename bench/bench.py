@@ -10,6 +10,11 @@ API's costs stay flat as it grows:
 
     python bench/bench.py --only s1,s2,s3 [--goal] [--s1-executions N] [--s2-executions M] [--s3-actors K]
     python bench/bench.py --sizes 1000,10000,100000,1000000     # S1/S2 against store size, plotted
+
+S4 (1,000 idle actors: stack memory, a message to a cold actor) and S5 (a mailbox backlog of 20,000,
+100,000 with --goal, POSTed over HTTP) are in bench/idle.py:
+
+    python bench/bench.py --only s4,s5 [--goal] [--s4-actors K] [--s5-messages B] [--s5-profile]
 """
 from __future__ import annotations
 
@@ -274,6 +279,10 @@ def table(results: dict) -> str:
     return "\n".join(lines)
 
 
+def mb(n: float) -> str:
+    return f"{n / 2**20:,.0f} MB"
+
+
 def scale_rows(results: dict) -> list[tuple]:
     """The S rows: the figure at the stated size in "abaco", the same figure on an (almost) empty
     store in "floor" (the baseline: 10 executions, 100 of them, 100 actors)."""
@@ -312,6 +321,51 @@ def scale_rows(results: dict) -> list[tuple]:
                   ms(base["metrics"]["p50"]) + f" (K={r['own']})",
                   delta(full["metrics"]["p50"], base["metrics"]["p50"]), "<= 200 ms"),
                  ("S3 actor creation (Actor.create, 8 threads)", f"{r['create_rate']:,.0f}/s", "", "", "")]
+    if "s4" in results:
+        r = results["s4"]
+        k, p50 = f"K={r['k']:,}", r["p50"]
+        bound = p50["worker_start"] + p50["floor"]
+        rows += [(f"S4 stack memory ({k} idle)", mb(r["memory_after"]["total"]),
+                  mb(r["memory_before"]["total"]) + " (before)",
+                  f"{'+' if r['memory_after']['total'] >= r['memory_before']['total'] else '-'}"
+                  f"{mb(abs(r['memory_after']['total'] - r['memory_before']['total']))}", "<= 2 GB"),
+                 (f"S4 cold message -> COMPLETE p50 (n={len(r['samples']['cold'])})", ms(p50["cold"]),
+                  f"{ms(bound)} (start {ms(p50['worker_start'])} + floor {ms(p50['floor'])})",
+                  f"{'+' if r['margin'] >= 0 else '-'}{ms(abs(r['margin']))}", "<= +100 ms"),
+                 ("S4 second message, worker READY, p50", ms(p50["warm"]), ms(p50["floor"]) + " (floor)",
+                  f"+{ms(p50['warm'] - p50['floor'])}", ""),
+                 (f"S4 stack memory, 1 worker up ({k})", mb(r["memory_with_cold_workers"]["total"]),
+                  f"{r['memory_with_cold_workers']['containers']} container(s): "
+                  f"{mb(r['memory_with_cold_workers']['containers_bytes'])}", "", "<= 2 GB"),
+                 ("S4 actor creation (Actor.create, 8 threads)", f"{r['create_rate']:,.0f}/s", "", "", "")]
+    if "s5" in results:
+        r = results["s5"]
+        b = f"B={r['backlog']:,}"
+        rates = r.get("slice_rates") or [float("nan")]
+        rabbit = r.get("rabbit", [])
+        rows += [(f"S5 POST /messages sustained ({b}, {r['threads']} threads)", f"{r.get('per_s', float('nan')):,.0f}/s",
+                  f"first tenth {rates[0]:,.0f}/s, last {rates[-1]:,.0f}/s", f"{r.get('failed', '?')} failed",
+                  ">= 500/s"),
+                 (f"S5 POST /messages latency p50/p99 ({b})", ms(r.get("post_p50")), ms(r.get("post_p99")), "", ""),
+                 (f"S5 queue depth = accepted ({b})",
+                  "equal" if r.get("queue_api") == r.get("queue_rabbit") == r.get("accepted") == r.get("executions")
+                  else f"API {r.get('queue_api')}, rabbit {r.get('queue_rabbit')}, executions {r.get('executions')}",
+                  f"{r.get('accepted', 0):,} accepted", f"{r.get('distinct_execution_ids', '?')} distinct ids"
+                  if r.get("distinct_execution_ids", r.get("accepted")) != r.get("accepted") else "", "none lost")]
+        for point in rabbit:
+            q = point.get("queue") or {}
+            rows.append((f"S5 RabbitMQ memory at {point['at']}", mb(q.get("memory", 0)) + " (queue)",
+                         mb(point.get("broker_total") or 0) + " (broker)",
+                         f"{q.get('messages', 0):,} msgs", "bounded" if point["at"] == "0" else ""))
+        if "purge_seconds" in r:
+            after = r["statuses_after_purge"]
+            rows.append((f"S5 purge ({b})", ms(r["purge_seconds"]), f"{after}", "",
+                         "every execution final"))
+        if "delivery" in r:
+            d = r["delivery"]
+            rows.append((f"S5 delivered through a worker (n={d['count']})",
+                         f"{d['statuses'].get('COMPLETE', 0)} COMPLETE", f"{d['per_s']:.2f}/s",
+                         "all" if d["all_complete"] else f"{d['statuses']}", "all COMPLETE"))
     if "fill" in results:
         f = results["fill"]
         rows.append((f"S fill rate ({f['mode']})", f"{f['per_s']:,.0f} rec/s", f"{f['records']:,} records", "", ""))
@@ -368,7 +422,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=int(os.environ.get("ABACO_BENCH_ROUNDS", 3)),
                         help="P2 bursts per parallelism, each followed by a floor burst")
     parser.add_argument("--only", default="",
-                        help="comma-separated figures to measure, e.g. p1,p2 or s1,s2,s3 (default: p1-p5 and s1-s3)")
+                        help="comma-separated figures to measure, e.g. p1,p2 or s1,s2,s3 (default: p1-p5 and s1-s5)")
     parser.add_argument("--out", default=str(ROOT / "bench" / "results"))
     scale = parser.add_argument_group("scale rows (bench/scale.py)")
     scale.add_argument("--s1-executions", type=int, default=100_000,
@@ -385,9 +439,17 @@ def main() -> None:
                        help="how executions are written: pipelined batches of model-built records, or "
                             "Execution.store_new + set_status in a thread pool")
     scale.add_argument("--scale-requests", type=int, default=200, help="GETs per measured S figure")
+    scale.add_argument("--s4-actors", type=int, default=1_000, help="S4: registered idle actors")
+    scale.add_argument("--s4-cold", type=int, default=8, help="S4: cold actors messaged (each beside a P4 and a floor run)")
+    scale.add_argument("--s5-messages", type=int, default=20_000, help="S5: mailbox backlog (goal size: 100,000)")
+    scale.add_argument("--s5-delivered", type=int, default=100,
+                       help="S5: backlog run through a real worker, every execution checked COMPLETE (goal: 300)")
+    scale.add_argument("--s5-threads", type=int, default=32, help="S5: POSTing threads")
+    scale.add_argument("--s5-profile", action="store_true", help="S5: py-spy record the web workers under the load")
     args = parser.parse_args()
     if args.goal:
         args.s1_executions, args.s2_executions, args.s3_actors = 1_000_000, 100_000, 10_000
+        args.s5_messages, args.s5_delivered = 100_000, 300
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     only = {name.strip().lower() for name in args.only.split(",") if name.strip()}
@@ -399,14 +461,16 @@ def main() -> None:
     floor = None
     results = {"machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
                "image": IMAGE, "network": NETWORK, "runs": args.runs, "burst": args.burst, "rounds": args.rounds}
-    if not only or only & floor_steps:
+    if not only or only & (floor_steps | {"s4"}):
         floor = Floor()
         floor.run_once()  # warm the image and the daemon
         results["machine"]["docker"] = floor.client.version().get("Version")
     scale_mod = filler = None
-    if not only or only & {"s1", "s2", "s3", "sizes"}:
+    idle = None
+    if not only or only & {"s1", "s2", "s3", "s4", "s5", "sizes"}:
         import scale as scale_mod  # bench/scale.py: imports the actors package on $ABACO_CONF's stores
         filler = scale_mod.Filler(args.fill)
+        import idle  # bench/idle.py: S4 and S5
     steps = [("p1", lambda: p1_latency(floor, args.runs)),
              ("p2", lambda: [p2_throughput(floor, args.burst, k, args.rounds) for k in (1, 2, 4)]),
              ("p3", lambda: p3_api(args.runs)),
@@ -415,6 +479,9 @@ def main() -> None:
              ("s1", lambda: scale_mod.run("s1", lambda: scale_mod.s1(args.s1_executions, filler, args.scale_requests))),
              ("s2", lambda: scale_mod.run("s2", lambda: scale_mod.s2(args.s2_executions, filler, args.scale_requests))),
              ("s3", lambda: scale_mod.run("s3", lambda: scale_mod.s3(args.s3_actors, args.scale_requests))),
+             ("s4", lambda: scale_mod.run("s4", lambda: idle.row(lambda: idle.s4(args.s4_actors, args.s4_cold, floor)))),
+             ("s5", lambda: scale_mod.run("s5", lambda: idle.row(lambda: idle.s5(
+                 args.s5_messages, args.s5_delivered, args.s5_threads, args.s5_profile)))),
              ("sizes", lambda: scale_mod.run("sizes", lambda: scale_mod.sweep(
                  args.sizes, filler, args.scale_requests, with_s2=not args.no_sweep_s2)))]
     for name, step in steps:
@@ -434,7 +501,7 @@ def main() -> None:
         (out / "scale_sweep.json").write_text(json.dumps(results, indent=2))
         print(f"==> saved {out / 'scale_sweep.json'}" + (f" and {path}" if path else ""), file=sys.stderr)
     if only:
-        if only & {"s1", "s2", "s3"}:
+        if only & {"s1", "s2", "s3", "s4", "s5"}:
             (out / "scale_latest.json").write_text(json.dumps(results, indent=2))
             print(f"==> a partial run (--only): only {out / 'scale_latest.json'} saved", file=sys.stderr)
         else:
