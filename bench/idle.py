@@ -29,7 +29,6 @@ from pathlib import Path
 
 import docker
 import requests
-
 import scale
 from scale import BASE, IMAGE, TENANT, log, percentile
 
@@ -258,8 +257,14 @@ def note_stack_executions() -> None:
 
 def what_record_added(record: dict) -> Counter:
     from actors.lifecycle import ExecutionStatus as S
-    from actors.models.execution import COUNTED_EXECUTION, COUNTED_USAGE, EVERY_ACTOR, STATUS_COUNTER, TOTALS_OF, \
-        USAGE_NAMES
+    from actors.models.execution import (
+        COUNTED_EXECUTION,
+        COUNTED_USAGE,
+        EVERY_ACTOR,
+        STATUS_COUNTER,
+        TOTALS_OF,
+        USAGE_NAMES,
+    )
 
     added = Counter({STATUS_COUNTER.format(S.SUBMITTED): 1})
     status = record.get("status")
