@@ -28,6 +28,7 @@ sentence for people).
 """
 from __future__ import annotations
 
+import importlib
 import logging
 import signal
 import threading
@@ -35,7 +36,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from actors import channels, codes, docker_utils, environment, ipc, logs, notify
+from actors import channels, codes, environment, ipc, logs, notify
 from actors.accounting import CgroupAccounting, Usage
 from actors.commands import discard_worker
 from actors.config import conf
@@ -125,6 +126,25 @@ class Attempt:
             raise
         return ExecutionIpc(results, fifo)
 
+
+
+class BackgroundImport:
+    """A module imported in a thread from the worker's start; the first use waits for that import
+    (Python's import lock). The docker SDK takes about 100 ms to import (requests, urllib3) and a
+    worker needs it only for its first execution, not to connect and report ready."""
+
+    def __init__(self, name: str):
+        self._name = name
+
+    def begin(self) -> None:
+        threading.Thread(target=importlib.import_module, args=(self._name,), name=f"import {self._name}",
+                         daemon=True).start()
+
+    def __getattr__(self, attr: str) -> Any:
+        return getattr(importlib.import_module(self._name), attr)
+
+
+docker_utils = BackgroundImport("actors.docker_utils")
 
 class WorkerProcess:
     def __init__(self, environ: dict[str, str]):
@@ -505,6 +525,7 @@ def container_user(actor: dict) -> str | None:
 
 
 def main() -> None:
+    docker_utils.begin()
     logs.setup("worker")
     process = WorkerProcess(dict(conf().environ))
     signal.signal(signal.SIGTERM, process.on_signal)
