@@ -205,7 +205,17 @@ start_rabbitmq() {
         fi
     fi
     wait_for --log "$RABBIT_LOGDIR/$RABBIT_NODE.log" "rabbitmq (AMQP on 127.0.0.1:$RABBIT_PORT)" 60 rabbit_ready
+    set_mailbox_policy
     log "rabbitmq: running (ours, pid $(read_pidfile rabbitmq))"
+}
+
+# Actors' mailboxes keep their messages on disk, not in RAM (docs/architecture.md, "Processes and
+# queues"): a backlog of 100,000 messages otherwise holds about 100 MB of the broker's memory.
+# images/rabbitmq/entry.sh sets the same policy in the containerised stack. Idempotent.
+MAILBOX_POLICY='{"queue-mode":"lazy"}'
+set_mailbox_policy() {
+    rabbitctl set_policy --apply-to queues abaco-mailboxes '^actor_msg_' "$MAILBOX_POLICY" >/dev/null ||
+        warn "rabbitmq: could not set the mailbox policy (lazy queues for actor_msg_*)"
 }
 
 stop_rabbitmq() {

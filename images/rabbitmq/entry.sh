@@ -23,4 +23,11 @@ if [ -n "${RABBITMQ_NODE_IP_ADDRESS:-}" ]; then
 fi
 # as the rabbitmq user without Debian's `su` wrapper, so `docker stop` reaches the broker
 export HOME=/var/lib/rabbitmq
+# once it runs: actors' mailboxes keep their messages on disk, not in RAM (as scripts/services.sh does)
+(
+    as_rabbitmq="setpriv --reuid rabbitmq --regid rabbitmq --init-groups"
+    $as_rabbitmq rabbitmqctl -q await_startup --timeout 300 >/dev/null 2>&1 &&
+        $as_rabbitmq rabbitmqctl -q set_policy --apply-to queues abaco-mailboxes '^actor_msg_' '{"queue-mode":"lazy"}' >/dev/null 2>&1 ||
+        echo "entry.sh: could not set the mailbox policy (lazy queues for actor_msg_*)" >&2
+) &
 exec setpriv --reuid rabbitmq --regid rabbitmq --init-groups /usr/lib/rabbitmq/bin/rabbitmq-server
