@@ -36,6 +36,8 @@ class Worker:
     @staticmethod
     def request_if_none(dbid: str, tenant: str) -> str | None:
         """Atomically request a worker only when the actor has none; returns its id if it did."""
+        if stores.workers_store.get(dbid):  # the usual case of a message: one read, no transaction
+            return None
         worker_id = new_id()
         written = stores.workers_store.add_if_empty(dbid, worker_id, Worker.requested_record(tenant, worker_id))
         return worker_id if written else None
