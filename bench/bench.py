@@ -32,6 +32,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import docker
+import polling  # bench/polling.py
 import requests
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -64,13 +65,7 @@ def summary(values: list[float]) -> dict:
 
 
 def wait_until(predicate, timeout: float = 120, interval: float = POLL):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise TimeoutError("benchmark condition not reached")
+    return polling.wait_until(predicate, timeout, interval)
 
 
 def new_actor(**fields) -> dict:

@@ -30,7 +30,8 @@ from pathlib import Path
 import docker
 import requests
 import scale
-from scale import BASE, IMAGE, TENANT, log, percentile
+from polling import wait_until as _wait_until
+from scale import BASE, IMAGE, TENANT, log, percentile, what_record_added
 
 ROOT = Path(__file__).resolve().parents[1]
 PIDS = ROOT / ".run" / "pids"
@@ -40,20 +41,14 @@ POLL = float(os.environ.get("ABACO_BENCH_POLL", "0.01"))
 WORKER_LABEL = "org.abaco.role=worker"
 
 
+def poll(predicate, timeout: float = 120, interval: float = POLL):
+    return _wait_until(predicate, timeout, interval)
+
+
 def api(method: str, path: str, sess: requests.Session | None = None, timeout: float = 60, **kwargs):
     response = (sess or scale.session).request(method, BASE + path, timeout=timeout, **kwargs)
     response.raise_for_status()
     return response.json()["result"]
-
-
-def wait_until(predicate, timeout: float = 120, interval: float = POLL):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise TimeoutError("benchmark condition not reached")
 
 
 def docker_client():
@@ -191,20 +186,20 @@ def s4(k: int, cold: int, floor) -> dict:
             # worker start alone (P4): POST /actors -> READY, the actor deleted at once
             started = time.perf_counter()
             p4 = api("POST", "/actors", json={"image": IMAGE})
-            wait_until(lambda: api("GET", f"/actors/{p4['id']}")["status"] == "READY")
+            poll(lambda: api("GET", f"/actors/{p4['id']}")["status"] == "READY")
             samples["worker_start"].append(time.perf_counter() - started)
             api("DELETE", f"/actors/{p4['id']}")
             wait_workers_gone(client)
             # the cold actor: POST a message -> COMPLETE
             started = time.perf_counter()
             eid = api("POST", f"/actors/{actor['id']}/messages", data={"message": f"s4-{i}"})["execution_id"]
-            wait_until(lambda: api("GET", f"/actors/{actor['id']}/executions/{eid}")["status"] == "COMPLETE",
+            poll(lambda: api("GET", f"/actors/{actor['id']}/executions/{eid}")["status"] == "COMPLETE",
                        timeout=120)
             samples["cold"].append(time.perf_counter() - started)
             # the same actor again, its worker now READY (P1's warm path): what the first message adds
             started = time.perf_counter()
             eid = api("POST", f"/actors/{actor['id']}/messages", data={"message": f"s4-{i}-warm"})["execution_id"]
-            wait_until(lambda: api("GET", f"/actors/{actor['id']}/executions/{eid}")["status"] == "COMPLETE",
+            poll(lambda: api("GET", f"/actors/{actor['id']}/executions/{eid}")["status"] == "COMPLETE",
                        timeout=120)
             samples["warm"].append(time.perf_counter() - started)
             log(f"S4 cold {i}: {samples['cold'][-1] * 1000:.0f} ms (worker start {samples['worker_start'][-1] * 1000:.0f} ms,"
@@ -229,7 +224,7 @@ def s4(k: int, cold: int, floor) -> dict:
 
 def wait_workers_gone(client, timeout: float = 60) -> None:
     try:
-        wait_until(lambda: not workers_running(client), timeout=timeout, interval=0.1)
+        poll(lambda: not workers_running(client), timeout=timeout, interval=0.1)
     except TimeoutError:
         log("worker containers are still running")
 
@@ -253,32 +248,6 @@ def note_stack_executions() -> None:
                 if isinstance(record, dict) and record.get("tenant") == TENANT:
                     given.update(what_record_added(record))
         scale.ADDED.update(given)
-
-
-def what_record_added(record: dict) -> Counter:
-    from actors.lifecycle import ExecutionStatus as S
-    from actors.models.execution import (
-        COUNTED_EXECUTION,
-        COUNTED_USAGE,
-        EVERY_ACTOR,
-        STATUS_COUNTER,
-        TOTALS_OF,
-        USAGE_NAMES,
-    )
-
-    added = Counter({STATUS_COUNTER.format(S.SUBMITTED): 1})
-    status = record.get("status")
-    if status == S.RUNNING or (status == S.COMPLETE and record.get("start_time")):
-        added[STATUS_COUNTER.format(S.RUNNING)] += 1
-    if status == S.COMPLETE:
-        added[STATUS_COUNTER.format(S.COMPLETE)] += 1
-    counted = record.get("counted") or []
-    if COUNTED_EXECUTION in counted:
-        added[TOTALS_OF.format(EVERY_ACTOR, "executions")] += 1
-    if COUNTED_USAGE in counted:
-        for name in USAGE_NAMES:
-            added[TOTALS_OF.format(EVERY_ACTOR, name)] += int(record.get(name) or 0)
-    return added
 
 
 # -- S5 -------------------------------------------------------------------------------------------
@@ -433,7 +402,7 @@ def delivery(count: int) -> dict:
     actor = api("POST", "/actors", json={"image": IMAGE, "name": "s5-delivery"})
     dbid = f"{TENANT}_{actor['id']}"
     try:
-        wait_until(lambda: api("GET", f"/actors/{actor['id']}")["status"] == "READY", interval=0.05)
+        poll(lambda: api("GET", f"/actors/{actor['id']}")["status"] == "READY", interval=0.05)
         started = time.perf_counter()
         poster = Poster(actor["id"], 8)
         poster.post(0, count)
@@ -444,7 +413,7 @@ def delivery(count: int) -> dict:
             statuses = execution_statuses(dbid)
             return statuses if statuses.get("COMPLETE", 0) >= len(ids) else None
         try:
-            statuses = wait_until(all_final, timeout=max(600, count * 3), interval=1)
+            statuses = poll(all_final, timeout=max(600, count * 3), interval=1)
         except TimeoutError:
             statuses = execution_statuses(dbid)
         seconds = time.perf_counter() - started

@@ -315,6 +315,26 @@ def sweep_index() -> int:
     return removed
 
 
+def what_record_added(record: dict) -> Counter:
+    """What storing ``record`` added to the shared counters (read from its status and ``counted``)."""
+    from actors.lifecycle import ExecutionStatus as S
+    from actors.models.execution import EVERY_ACTOR, STATUS_COUNTER, TOTALS_OF, USAGE_NAMES
+
+    added = Counter({STATUS_COUNTER.format(S.SUBMITTED): 1})
+    status = record.get("status")
+    if status == S.RUNNING or (status == S.COMPLETE and record.get("start_time")):
+        added[STATUS_COUNTER.format(S.RUNNING)] += 1
+    if status == S.COMPLETE:
+        added[STATUS_COUNTER.format(S.COMPLETE)] += 1
+    counted = record.get("counted") or []
+    if COUNTED_EXECUTION in counted:
+        added[TOTALS_OF.format(EVERY_ACTOR, "executions")] += 1
+    if COUNTED_USAGE in counted:
+        for name in USAGE_NAMES:
+            added[TOTALS_OF.format(EVERY_ACTOR, name)] += int(record.get(name) or 0)
+    return added
+
+
 def _delete_executions(keys: list[str], given: Counter) -> int:
     """Delete the records and take what each added out of the shared counters, a batch per
     MULTI/EXEC (what a record added is read from the record: its status and ``counted``)."""
@@ -327,18 +347,7 @@ def _delete_executions(keys: list[str], given: Counter) -> int:
             if not isinstance(record, dict) or record.get("tenant") != TENANT:
                 continue
             removed += 1
-            status = record.get("status")
-            give_back[STATUS_COUNTER.format(ExecutionStatus.SUBMITTED)] += 1
-            if status == ExecutionStatus.RUNNING or (status == ExecutionStatus.COMPLETE and record.get("start_time")):
-                give_back[STATUS_COUNTER.format(ExecutionStatus.RUNNING)] += 1
-            if status == ExecutionStatus.COMPLETE:
-                give_back[STATUS_COUNTER.format(ExecutionStatus.COMPLETE)] += 1
-            counted = record.get("counted") or []
-            if COUNTED_EXECUTION in counted:
-                give_back[TOTALS_OF.format(EVERY_ACTOR, "executions")] += 1
-            if COUNTED_USAGE in counted:
-                for name in USAGE_NAMES:
-                    give_back[TOTALS_OF.format(EVERY_ACTOR, name)] += int(record.get(name) or 0)
+            give_back.update(what_record_added(record))
         pipe = r.pipeline(transaction=True)
         pipe.delete(*[k for k, rec in zip(batch, records) if isinstance(rec, dict) and rec.get("tenant") == TENANT]
                     or ["_bench_nothing_"])
