@@ -20,20 +20,40 @@ BACKENDS = ["redis", "mongomock", "mongo"]
 THREAD_SAFE_BACKENDS = {"redis", "mongo"}
 
 
-def _redis_store(ex):
-    host = os.environ.get("ABACO_TEST_REDIS_HOST", "127.0.0.1")
-    port = int(os.environ.get("ABACO_TEST_REDIS_PORT", "6379"))
-    return RedisStore(host, port, REDIS_TEST_DB, ex=ex)
-
-
-def _mongo_store(backend, ex, collection):
+def _build(backend: str, collection: str, redis_cls, mongo_cls, **options):
+    """A store or index of ``backend``: on Redis in DB 15, on Mongo in ``collection``."""
+    if backend == "redis":
+        host = os.environ.get("ABACO_TEST_REDIS_HOST", "127.0.0.1")
+        port = int(os.environ.get("ABACO_TEST_REDIS_PORT", "6379"))
+        return redis_cls(host, port, REDIS_TEST_DB, **options)
     if backend == "mongomock":
-        return MongoStore(database=MONGO_TEST_DATABASE, collection=collection, ex=ex,
-                          client=mongomock.MongoClient())
+        return mongo_cls(database=MONGO_TEST_DATABASE, collection=collection, client=mongomock.MongoClient(),
+                         **options)
     url = os.environ.get("ABACO_TEST_MONGO_URL")
     if not url:
         pytest.skip("real MongoDB tests need ABACO_TEST_MONGO_URL (MongoDB is not installable here)")
-    return MongoStore(url, database=MONGO_TEST_DATABASE, collection=collection, ex=ex)
+    return mongo_cls(url, database=MONGO_TEST_DATABASE, collection=collection, **options)
+
+
+def _redis_store(ex):
+    return _build("redis", "", RedisStore, MongoStore, ex=ex)
+
+
+def _flushed_factory(build):
+    """A fixture body: ``make(...)`` returns a new empty ``build(n, ...)``; all are emptied and closed
+    after the test."""
+    made: list = []
+
+    def make(*args, **kwargs):
+        thing = build(len(made), *args, **kwargs)
+        thing.flush()
+        made.append(thing)
+        return thing
+
+    yield make
+    for thing in made:
+        thing.flush()
+        thing.close()
 
 
 @pytest.fixture(params=BACKENDS)
@@ -47,21 +67,10 @@ def make_store(backend):
 
     On Redis every store of one test shares DB 15: create them all before writing to any.
     """
-    made: list[AbstractStore] = []
+    def build(n: int, ex: int | None = -1) -> AbstractStore:
+        return _build(backend, f"store_test_{n}", RedisStore, MongoStore, ex=ex)
 
-    def make(ex: int | None = -1) -> AbstractStore:
-        if backend == "redis":
-            store = _redis_store(ex)
-        else:
-            store = _mongo_store(backend, ex, f"store_test_{len(made)}")
-        store.flush()
-        made.append(store)
-        return store
-
-    yield make
-    for store in made:
-        store.flush()
-        store.close()
+    yield from _flushed_factory(build)
 
 
 @pytest.fixture
@@ -80,29 +89,10 @@ def threaded_store(backend, store) -> AbstractStore:
 @pytest.fixture
 def make_index(backend):
     """A factory of empty index stores of the current backend (on Redis: DB 15 too)."""
-    made: list[AbstractIndex] = []
+    def build(n: int) -> AbstractIndex:
+        return _build(backend, f"index_test_{n}", RedisIndex, MongoIndex)
 
-    def make() -> AbstractIndex:
-        if backend == "redis":
-            host = os.environ.get("ABACO_TEST_REDIS_HOST", "127.0.0.1")
-            port = int(os.environ.get("ABACO_TEST_REDIS_PORT", "6379"))
-            index = RedisIndex(host, port, REDIS_TEST_DB)
-        elif backend == "mongomock":
-            index = MongoIndex(database=MONGO_TEST_DATABASE, collection=f"index_test_{len(made)}",
-                               client=mongomock.MongoClient())
-        else:
-            url = os.environ.get("ABACO_TEST_MONGO_URL")
-            if not url:
-                pytest.skip("real MongoDB tests need ABACO_TEST_MONGO_URL (MongoDB is not installable here)")
-            index = MongoIndex(url, database=MONGO_TEST_DATABASE, collection=f"index_test_{len(made)}")
-        index.flush()
-        made.append(index)
-        return index
-
-    yield make
-    for index in made:
-        index.flush()
-        index.close()
+    yield from _flushed_factory(build)
 
 
 @pytest.fixture
