@@ -196,12 +196,12 @@ def forget_done() -> None:
 
 def resume_if_needed() -> None:
     """Run the migrations again if a layout is no longer marked done (the index store was lost):
-    the health agent calls this every pass."""
-    if layout.is_done(layout.ACTOR_INDEX) and layout.is_done(layout.EXECUTION_INDEX):
-        return
-    forget_done()
-    ensure_current()
-    if not (_index_thread and _index_thread.is_alive()):
+    the health agent calls this every pass. While the execution index is being built, nothing."""
+    if not layout.is_done(layout.ACTOR_INDEX):
+        forget_done()
+        ensure_current()
+    building = _index_thread is not None and _index_thread.is_alive()
+    if not building and not layout.is_done(layout.EXECUTION_INDEX):
         start_execution_index()
 
 
