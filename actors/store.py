@@ -275,17 +275,11 @@ class RedisStore(AbstractStore):
         return int(self._redis.incrby(key, amount))
 
     def within_transaction_counting(self, f, key, default=_MISSING):
-        def attempt(pipe):
-            raw = pipe.get(key)
-            if raw is None and default is _MISSING:
-                raise KeyError(key)
-            new, counts = f(_fresh(default) if raw is None else _decode(raw))
-            pipe.multi()
-            pipe.set(key, _encode(new), keepttl=True)
-            for counter, amount in counts.items():
-                pipe.incrby(counter, amount)
-            return new
-        return self._redis.transaction(attempt, key, value_from_callable=True)
+        def fn(current):
+            new, counts = f(current)
+            return new, (new, counts)
+        new, _ = self._modify(key, fn, default, counts_of=lambda result: result[1])
+        return new
 
     def get_many(self, keys: list[str]) -> list[JSON]:
         values: list[JSON] = []
@@ -332,7 +326,9 @@ class RedisStore(AbstractStore):
     def flush(self) -> None:
         self._redis.flushdb()
 
-    def _modify(self, key, fn, default=_MISSING):
+    def _modify(self, key, fn, default=_MISSING, counts_of: Callable[[Any], dict[str, int]] | None = None):
+        """``counts_of(result)``: counters of this store to add to in the same transaction as the
+        write (``within_transaction_counting``)."""
         def attempt(pipe):
             raw = pipe.get(key)
             if raw is None and default is _MISSING:
@@ -341,6 +337,8 @@ class RedisStore(AbstractStore):
             if new is not _SKIP:
                 pipe.multi()
                 pipe.set(key, _encode(new), keepttl=True)
+                for counter, amount in (counts_of(result) if counts_of else {}).items():
+                    pipe.incrby(counter, amount)
             return result
         return self._redis.transaction(attempt, key, value_from_callable=True)
 
