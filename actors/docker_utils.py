@@ -12,11 +12,12 @@ from typing import Any, Callable
 
 import docker
 import requests
+import urllib3
 from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 
 from actors.accounting import Usage
 from actors.config import conf, host_id, tag
-from actors.errors import DockerError, DockerStartContainerError, DockerStopContainerError
+from actors.errors import DockerError, DockerOutcomeUnknown, DockerStartContainerError, DockerStopContainerError
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +30,8 @@ EXECUTION_LABEL = "org.abaco.execution"
 HOST_LABEL = "org.abaco.host_id"
 
 WORKER_CGROUP_ROOT = "/host_cgroup"
+# seconds a supervised container's daemon may be unreachable before the outcome is given up for lost
+DAEMON_LOST_AFTER = 30.0
 
 _client: docker.DockerClient | None = None
 _client_lock = threading.Lock()
@@ -185,7 +188,7 @@ def remove_container(cid: str) -> None:
 def container_logs(cid: str, tail: int | str = "all") -> str:
     try:
         return client().api.logs(cid, stdout=True, stderr=True, tail=tail).decode("utf-8", "replace")
-    except (APIError, DockerException):
+    except (APIError, DockerException, requests.exceptions.RequestException):
         return ""
 
 
@@ -333,8 +336,10 @@ def run_actor_container(
         try:
             container.reload()
             state = container.attrs.get("State") or {"unavailable": True}
-        except (APIError, DockerException) as e:  # upstream crashed here
+        except NotFound as e:  # removed behind our back: its state went with it (upstream crashed here)
             state = {"unavailable": True, "Error": explain(e)}
+        except (APIError, DockerException, requests.exceptions.RequestException) as e:
+            raise DockerOutcomeUnknown(f"Could not read how container {container.id[:12]} ended: {explain(e)}") from e
         logs = container_logs(container.id)
         # Docker's own times, so start_time, finish_time and final_state.FinishedAt agree (a short
         # container can exit before the start call returns to us)
@@ -351,6 +356,8 @@ def run_actor_container(
             usage=sampler.finish() if sampler else None,
             container_id=container.id,
         )
+    except DockerOutcomeUnknown:
+        raise  # the container holds the outcome: left for a later attempt to adopt
     except BaseException:
         # on success the caller removes the container once the execution is recorded COMPLETE, so a
         # worker dying in between leaves it for the next attempt to adopt instead of re-running it
@@ -396,6 +403,13 @@ def adopt_actor_container(execution_id: str, quit_event: threading.Event, max_ru
     return None
 
 
+def still_waiting(e: requests.exceptions.RequestException) -> bool:
+    """A wait that ended by its own timeout (the SDK reports it as a ConnectionError around urllib3's
+    timeout), not by a daemon that cannot be reached."""
+    return isinstance(e, requests.exceptions.ReadTimeout) or (
+        bool(e.args) and isinstance(e.args[0], urllib3.exceptions.TimeoutError))
+
+
 def parse_docker_time(text: str | None) -> float | None:
     """Docker's RFC3339Nano UTC time as epoch seconds (None for Docker's zero time)."""
     if not text or text.startswith("0001-01-01"):
@@ -407,20 +421,29 @@ def parse_docker_time(text: str | None) -> float | None:
 
 
 def supervise(container, start: float, max_run_time: int, quit_event: threading.Event,
-              on_logs: Callable[[str], None] | None, log_interval: float) -> str | None:
-    """Wait for the container to exit; stop it on force-quit or when it runs too long."""
+              on_logs: Callable[[str], None] | None, log_interval: float,
+              daemon_lost_after: float = DAEMON_LOST_AFTER) -> str | None:
+    """Wait for the container to exit; stop it on force-quit or when it runs too long. A daemon that
+    does not answer for ``daemon_lost_after`` seconds is taken for gone (DockerOutcomeUnknown)."""
     killed = None
     last_logs = time.monotonic()
+    answered = time.monotonic()
     while True:
         try:
             container.wait(timeout=0.5)
             return killed
-        except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError):
-            pass
+        except requests.exceptions.RequestException as e:
+            if still_waiting(e):
+                answered = time.monotonic()
+            elif time.monotonic() - answered > daemon_lost_after:
+                raise DockerOutcomeUnknown(f"The Docker daemon has not answered for {daemon_lost_after:g}s while "
+                                           f"container {container.id[:12]} ran: {explain(e)}") from e
+            else:
+                time.sleep(0.5)
         except NotFound:  # removed behind our back: nothing left to supervise
             return killed
         except (APIError, DockerException) as e:
-            raise DockerError(f"Could not supervise container {container.id[:12]}: {explain(e)}") from e
+            raise DockerOutcomeUnknown(f"Could not supervise container {container.id[:12]}: {explain(e)}") from e
         if killed is None:
             if quit_event.is_set():
                 killed = "force_quit"

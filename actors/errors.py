@@ -93,3 +93,9 @@ class DockerStartContainerError(DockerError):
 
 class DockerStopContainerError(DockerError):
     """A container could not be stopped."""
+
+
+class DockerOutcomeUnknown(DockerError):
+    """The actor container started, but the daemon stopped answering before it told how the
+    container ended (typically: the host is going down). The execution has no outcome to record;
+    its container, if the daemon keeps it, is left for a later attempt to adopt."""

@@ -42,6 +42,7 @@ from actors.commands import discard_worker
 from actors.config import conf
 from actors.errors import (
     DockerError,
+    DockerOutcomeUnknown,
     DockerStartContainerError,
     IllegalTransition,
     NotFound,
@@ -303,6 +304,8 @@ class WorkerProcess:
             result = self.start(attempt)
         except DockerStartContainerError as e:
             return self.start_failed(attempt.execution, e)
+        except DockerOutcomeUnknown as e:
+            return self.outcome_lost(attempt.execution_id, e)
         except DockerError as e:
             log.error("execution %s failed: %s", attempt.execution_id, e)
             self.record_failure(attempt.execution_id, str(e))
@@ -478,6 +481,22 @@ class WorkerProcess:
             self.record_failure(execution_id, f"{reason} (tried {START_TRIES} times)")
             return False
         time.sleep(min(5, self.consecutive_errors))
+        return True
+
+    def outcome_lost(self, execution_id: str, error: DockerOutcomeUnknown) -> bool:
+        """The daemon stopped answering while the container ran (its host is going down): how the
+        execution ended is unknown, so nothing is recorded as its outcome. The attempt is noted in
+        ``previous_attempts``, the message goes back to the queue for a worker that can run it (one
+        on this host adopts the container if the daemon kept it) and this worker, which cannot reach
+        its daemon, stops. Returns True: requeue."""
+        log.error("execution %s: %s; the message goes back to the queue", execution_id, error)
+        try:
+            Execution.record_lost_attempt(self.dbid, execution_id, (
+                f"Worker {self.worker_id} lost contact with its Docker daemon while the actor container ran "
+                f"({error}); the message went back to the queue."))
+        except Exception as e:  # noqa: BLE001 - the redelivery says the attempt was lost anyway
+            log.error("could not note the lost attempt of execution %s: %s", execution_id, e)
+        self.consumer.threadsafe(lambda: self.request_stop(force_quit=False))
         return True
 
     def run_spec(self, actor: dict, msg: dict) -> docker_utils.RunSpec:

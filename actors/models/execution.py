@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, Callable
 
 from actors import stores
 from actors.config import conf
@@ -254,25 +254,30 @@ class Execution:
                 fields["previous_attempts"] = Execution.attempts_accounted(record, earlier_outcome)
             return {**record, **fields}
 
-        try:
-            return stores.executions_store.within_transaction(take, Execution.key(dbid, execution_id))
-        except KeyError:
-            raise ExecutionNotFound(f"Execution not found {execution_id}.") from None
+        return Execution._note_attempt(dbid, execution_id, take)
 
     @staticmethod
     def record_start_failure(dbid: str, execution_id: str, outcome: str) -> int:
         """The current attempt's container did not start: say so in ``previous_attempts`` (so the next
         attempt does not report a lost worker) and return how many attempts failed that way."""
+        record = Execution._note_attempt(dbid, execution_id, lambda record: {
+            **record, "start_failures": int(record.get("start_failures") or 0) + 1,
+            "previous_attempts": Execution.with_lost_attempt(record, outcome)})
+        return record["start_failures"]
 
-        def note(record: dict) -> dict:
-            return {**record, "start_failures": int(record.get("start_failures") or 0) + 1,
-                    "previous_attempts": Execution.with_lost_attempt(record, outcome)}
-
+    @staticmethod
+    def _note_attempt(dbid: str, execution_id: str, change: Callable[[dict], dict]) -> dict:
         try:
-            record = stores.executions_store.within_transaction(note, Execution.key(dbid, execution_id))
+            return stores.executions_store.within_transaction(change, Execution.key(dbid, execution_id))
         except KeyError:
             raise ExecutionNotFound(f"Execution not found {execution_id}.") from None
-        return record["start_failures"]
+
+    @staticmethod
+    def record_lost_attempt(dbid: str, execution_id: str, outcome: str) -> dict:
+        """The current attempt ended without an outcome its worker could read: say so in
+        ``previous_attempts``, so the next attempt does not report it as a lost worker."""
+        return Execution._note_attempt(dbid, execution_id, lambda record: {
+            **record, "previous_attempts": Execution.with_lost_attempt(record, outcome)})
 
     @staticmethod
     def attempts_accounted(record: dict, outcome: str) -> list[dict]:
