@@ -96,6 +96,7 @@ class DockerStopContainerError(DockerError):
 
 
 class DockerOutcomeUnknown(DockerError):
-    """The actor container started, but the daemon stopped answering before it told how the
-    container ended (typically: the host is going down). The execution has no outcome to record;
-    its container, if the daemon keeps it, is left for a later attempt to adopt."""
+    """The actor container started, but the daemon did not tell how it ended: it stopped answering
+    (typically: the host is going down) or answered the supervising calls with an error. The
+    execution has no outcome to record; its container, if the daemon keeps it, is left for a later
+    attempt to adopt."""
