@@ -381,9 +381,23 @@ def adopt_actor_container(execution_id: str, quit_event: threading.Event, max_ru
     """The container an earlier attempt of this execution started, if there is one: a worker that
     died mid-execution leaves its actor container behind. Running or exited, it is waited for and
     its outcome returned, so the execution is not run a second time; one that never started is
-    removed (None: run it afresh)."""
+    removed (None: run it afresh). A daemon that cannot be asked raises DockerOutcomeUnknown: whether
+    a container holds the outcome is not known, so the execution must not be run afresh here."""
+    try:
+        return _adopt(execution_id, quit_event, max_run_time)
+    except DockerOutcomeUnknown:
+        raise
+    except (DockerError, APIError, DockerException, requests.exceptions.RequestException) as e:
+        raise DockerOutcomeUnknown(f"Could not look for the container of an earlier attempt of execution "
+                                   f"{execution_id}: {explain(e)}") from e
+
+
+def _adopt(execution_id: str, quit_event: threading.Event, max_run_time: int) -> RunResult | None:
     for found in list_containers(**{EXECUTION_LABEL: execution_id, ROLE_LABEL: "actor"}):
-        container = client().containers.get(found["Id"])
+        try:
+            container = client().containers.get(found["Id"])
+        except NotFound:  # removed since it was listed
+            continue
         state = container.attrs.get("State") or {}
         if state.get("Status") == "created":
             remove_container(container.id)

@@ -297,7 +297,10 @@ class WorkerProcess:
         """Run one message along its lifecycle (docs/architecture.md, "One execution"): prepare the
         attempt, start and supervise the container, record the outcome. Returns True when the
         message should go back to the queue."""
-        attempt = self.prepare(msg, redelivered)
+        try:
+            attempt = self.prepare(msg, redelivered)
+        except DockerOutcomeUnknown as e:  # the daemon went away while an earlier attempt's container was adopted
+            return self.outcome_lost(msg.get("_abaco_execution_id"), e)
         if isinstance(attempt, Settled):
             return attempt.requeue
         try:
@@ -338,6 +341,8 @@ class WorkerProcess:
         if self.attempts_exhausted(execution):
             return Settled()
         Worker.set_status(self.dbid, self.worker_id, WorkerStatus.BUSY)
+        log.debug("execution %s: attempt %d on worker %s (status %s, redelivered %s)", execution_id,
+                  int(execution.get("attempts") or 0) + 1, self.worker_id, execution["status"], redelivered)
         Execution.begin_attempt(self.dbid, execution_id, self.worker_id, earlier_outcome=(
             f"Worker {execution.get('worker_id')} was lost before the actor container ran; worker "
             f"{self.worker_id} ran the message again."))

@@ -123,14 +123,20 @@ def test_a_daemon_that_stops_answering_loses_the_outcome_and_keeps_the_container
     assert adopted.exit_code == 0 and adopted.final_state["Status"] == "exited"
 
 
-def test_a_lost_outcome_puts_the_message_back_and_says_why(model_stores):
+def worker_with_a_running_execution(execution_id: str, worker_id: str):
+    """A worker process (with its consumer) and an execution that worker ``w1`` began as attempt 1."""
     from actors.worker import WorkerProcess
 
-    stores.executions_store[Execution.key(DBID, "e-lost")] = {
-        "id": "e-lost", "actor_id": DBID, "status": ExecutionStatus.RUNNING, "attempts": 1, "worker_id": "w1",
+    stores.executions_store[Execution.key(DBID, execution_id)] = {
+        "id": execution_id, "actor_id": DBID, "status": ExecutionStatus.RUNNING, "attempts": 1, "worker_id": "w1",
         "start_time": time.time()}
-    process = WorkerProcess({"worker_id": "w1", "actor_id": DBID})
+    process = WorkerProcess({"worker_id": worker_id, "actor_id": DBID})
     process.consumer = channels.Consumer()
+    return process
+
+
+def test_a_lost_outcome_puts_the_message_back_and_says_why(model_stores):
+    process = worker_with_a_running_execution("e-lost", "w1")
     try:
         requeue = process.outcome_lost("e-lost", DockerOutcomeUnknown("The Docker daemon has not answered"))
     finally:
@@ -145,3 +151,24 @@ def test_a_lost_outcome_puts_the_message_back_and_says_why(model_stores):
     Execution.begin_attempt(DBID, "e-lost", "w2", earlier_outcome="Worker w1 was lost")
     record = Execution.get(DBID, "e-lost")
     assert record["attempts"] == 2 and [a["outcome"] for a in record["previous_attempts"]] == [lost["outcome"]]
+
+
+def test_a_daemon_out_of_reach_when_an_earlier_attempt_is_looked_for_puts_the_message_back(
+        relay, model_stores, monkeypatch):
+    """A redelivered message whose worker cannot ask its daemon for the earlier attempt's container:
+    running it afresh could run it twice, recording a failure would invent an outcome; it goes back."""
+    monkeypatch.setenv("docker_dd", f"unix://{relay.path}")
+    monkeypatch.setattr(docker_utils, "_client", None)  # this process's client, made for the relay
+    relay.cut()
+    stores.actors_store[DBID] = {"db_id": DBID, "id": "NolBaJ5y6714M", "tenant": "T-LOST", "image": "abacosamples/test"}
+    process = worker_with_a_running_execution("e-adopt", "w2")
+    try:
+        requeue = process.run_execution({"_abaco_execution_id": "e-adopt", "msg": "m"}, redelivered=True)
+    finally:
+        process.consumer.close()
+        monkeypatch.setattr(docker_utils, "_client", None)
+    assert requeue is True
+    record = Execution.get(DBID, "e-adopt")
+    assert record["status"] == ExecutionStatus.RUNNING and record["attempts"] == 1
+    [lost] = record["previous_attempts"]
+    assert "Could not look for the container of an earlier attempt" in lost["outcome"]
