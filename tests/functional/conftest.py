@@ -13,6 +13,8 @@ from typing import Any, Callable
 import docker
 import pytest
 import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
 
 ROOT = Path(__file__).resolve().parents[2]
 # `base_url` and `case` are the names upstream's testsuite image reads (Dockerfile-test)
@@ -84,6 +86,10 @@ class Api:
         self.user: str | None = None  # the user a JWT client authenticates as
         self.session = requests.Session()
         self.session.headers.update(headers or {})
+        # a request sent on a kept-alive connection just as gunicorn closes it (its keep-alive is 2 s)
+        # fails with RemoteDisconnected; idempotent methods are sent again, as clients do
+        retry = Retry(total=2, connect=2, read=2, status=0, backoff_factor=0.1, raise_on_status=False)
+        self.session.mount("http://", HTTPAdapter(max_retries=retry))
 
     def request(self, method: str, path: str, expect: int | None = 200, **kwargs) -> requests.Response:
         response = self.session.request(method, self.base_url + path, timeout=60, **kwargs)
