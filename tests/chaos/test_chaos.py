@@ -212,6 +212,17 @@ def test_restarting_a_service_mid_burst_loses_nothing(api, make_actor, docker_cl
           f"the fault, all final {recovered:.1f}s after it ({after_back:.1f}s of catching up) ran-twice={len(twice)}")
     assert len(burst.accepted) == RESTART_MESSAGES
     assert not twice, twice
+    assert_totals_are_the_sums_of_the_records(api, actor["id"])
+
+
+def assert_totals_are_the_sums_of_the_records(api, actor_id: str) -> None:
+    """The execution totals are counters kept beside the records (docs/architecture.md, "Store
+    layout"): across a restart of a store or the broker none is lost and none counted twice."""
+    summary = api.result("GET", f"/actors/{actor_id}/executions")
+    records = [api.result("GET", f"/actors/{actor_id}/executions/{e['id']}") for e in summary["executions"]]
+    totals = {name: summary[f"total_{name}"] for name in ("executions", "cpu", "io", "runtime")}
+    sums = {"executions": len(records), **{name: sum(int(r.get(name) or 0) for r in records) for name in ("cpu", "io", "runtime")}}
+    assert totals == sums
 
 
 @pytest.mark.timeout(300 + RESTART_MESSAGES * 2)
