@@ -341,10 +341,7 @@ def run_actor_container(
         except (APIError, DockerException, requests.exceptions.RequestException) as e:
             raise DockerOutcomeUnknown(f"Could not read how container {container.id[:12]} ended: {explain(e)}") from e
         logs = container_logs(container.id)
-        # Docker's own times, so start_time, finish_time and final_state.FinishedAt agree (a short
-        # container can exit before the start call returns to us)
-        started = parse_docker_time(state.get("StartedAt")) or start
-        finished = max(parse_docker_time(state.get("FinishedAt")) or finish, started)
+        started, finished = run_times(state, start, finish)
         return RunResult(
             exit_code=state.get("ExitCode", "undetermined"),
             final_state=state,
@@ -408,7 +405,7 @@ def _adopt(execution_id: str, quit_event: threading.Event, max_run_time: int) ->
             killed = supervise(container, started, max_run_time, quit_event, None, 2.0)
             container.reload()
             state = container.attrs.get("State") or {"unavailable": True}
-        finished = parse_docker_time(state.get("FinishedAt")) or time.time()
+        started, finished = run_times(state, started, time.time())
         return RunResult(
             exit_code=state.get("ExitCode", "undetermined"), final_state=state, start_time=started,
             finish_time=finished, runtime=int(max(0.0, finished - started)), logs=container_logs(container.id),
@@ -422,6 +419,17 @@ def still_waiting(e: requests.exceptions.RequestException) -> bool:
     timeout), not by a daemon that cannot be reached."""
     return isinstance(e, requests.exceptions.ReadTimeout) or (
         bool(e.args) and isinstance(e.args[0], urllib3.exceptions.TimeoutError))
+
+
+def run_times(state: dict, start: float, finish: float) -> tuple[float, float]:
+    """When the container started and finished, by Docker's own clock where its state has the times
+    (a short container can exit before the start call returns to us), ``start`` and ``finish`` where
+    not. A container that exits at once can show a FinishedAt (containerd's exit time) a fraction
+    of a millisecond before its StartedAt (set by dockerd once the start returned): the start is
+    then taken to be the finish, so start_time never follows final_state.FinishedAt."""
+    started = parse_docker_time(state.get("StartedAt")) or start
+    finished = parse_docker_time(state.get("FinishedAt")) or max(finish, started)
+    return min(started, finished), finished
 
 
 def parse_docker_time(text: str | None) -> float | None:

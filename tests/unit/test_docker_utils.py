@@ -83,3 +83,17 @@ def test_the_actor_container_is_created_as_specified(tmp_path):
         assert host["Memory"] == 64 * 1024 * 1024 and host["NetworkMode"] == "none"
     finally:
         docker_utils.remove_container(container.id)
+
+
+@pytest.mark.parametrize("state, wanted", [
+    # Docker's own times win over ours
+    ({"StartedAt": "2026-12-02T15:20:33.500000Z", "FinishedAt": "2026-12-02T15:20:33.700000Z"}, (0.5, 0.7)),
+    # an instant exit: containerd's exit time a fraction of a millisecond before dockerd's start time
+    ({"StartedAt": "2026-12-02T15:20:33.636592Z", "FinishedAt": "2026-12-02T15:20:33.636378Z"}, (0.636378, 0.636378)),
+    # no times in the state: ours, and never a finish before the start
+    ({}, (0.9, 0.9)),
+])
+def test_run_times_never_start_after_the_finish(state, wanted):
+    base = docker_utils.parse_docker_time("2026-12-02T15:20:33Z")
+    started, finished = docker_utils.run_times(state, base + 0.9, base + 0.8)
+    assert (round(started - base, 6), round(finished - base, 6)) == wanted
