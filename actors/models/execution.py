@@ -228,7 +228,8 @@ class Execution:
             record = stores.executions_store.within_transaction_counting(move, Execution.key(dbid, execution_id))
         except KeyError:
             raise ExecutionNotFound(f"Execution not found {execution_id}.") from None
-        log.info("execution %s of %s -> %s", execution_id, dbid, status)
+        # one line per execution and status is noise at any load (the record says it): DEBUG
+        log.debug("execution %s of %s -> %s", execution_id, dbid, status)
         return record
 
     @staticmethod

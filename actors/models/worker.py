@@ -10,6 +10,7 @@ from actors.lifecycle import WORKER, WorkerStatus
 from actors.models.common import new_id, now_epoch
 
 log = logging.getLogger(__name__)
+PER_EXECUTION = (WorkerStatus.BUSY, WorkerStatus.READY)
 
 
 
@@ -98,7 +99,9 @@ class Worker:
             workers = stores.workers_store.within_transaction(move, dbid)
         except KeyError:
             raise WorkerNotFound(f"No workers for actor {dbid}.") from None
-        log.info("worker %s of %s -> %s", worker_id, dbid, workers[worker_id]["status"])
+        # BUSY and READY come and go with every execution: DEBUG; the rest of a worker's life at INFO
+        level = logging.DEBUG if workers[worker_id]["status"] in PER_EXECUTION else logging.INFO
+        log.log(level, "worker %s of %s -> %s", worker_id, dbid, workers[worker_id]["status"])
         return workers[worker_id]
 
     @staticmethod
