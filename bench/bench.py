@@ -100,37 +100,80 @@ class Floor:
 
 
 # -- P1: latency --------------------------------------------------------------------------------
+def use_the_stack_store() -> None:
+    """The actors package on the stack's own configuration (its Redis), for reading records."""
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    os.environ.setdefault("ABACO_CONF", str(ROOT / "local-dev.conf"))
+
+
+def store_status(actor_id: str, execution_id: str) -> str:
+    """The execution's status read from the stack's store (as the API would answer it), for figures
+    that must not pay for the client's own HTTP polling: each GET costs the web app ~3 ms of CPU,
+    which on 2 cores slows the container starts being measured (bench/README.md, "P1")."""
+    dbid = actor_dbid(actor_id)
+    from actors.models import Execution
+
+    return Execution.get(dbid, execution_id)["status"]
+
+
+def store_actor_status(actor_id: str) -> str:
+    dbid = actor_dbid(actor_id)
+    from actors.models import Actor
+
+    return Actor.get(dbid)["status"]
+
+
+def actor_dbid(actor_id: str) -> str:
+    """The actor's key in the store: the stack's tenant (local-dev has no tokens) and its id."""
+    use_the_stack_store()
+    from actors.config import conf
+    from actors.models.common import dbid_of
+
+    return dbid_of(conf().get("web", "tenant_name", "dev_staging"), actor_id)
+
+
 def p1_latency(floor: Floor, runs: int) -> dict:
+    """Interleaved: a floor run, a message whose COMPLETE is seen through the API (polled every
+    ``POLL`` s), and one whose COMPLETE is seen in the store (polled every 2 ms, no HTTP)."""
     actor = new_actor()
-    abaco, bare = [], []
+    abaco, by_store, bare = [], [], []
+
+    def one(i: int, done) -> float:
+        started = time.perf_counter()
+        execution_id = api("POST", f"/actors/{actor['id']}/messages", data={"message": f"p1-{i}"})["execution_id"]
+        done(execution_id)
+        return time.perf_counter() - started
+
     try:
         for i in range(runs):
             bare.append(floor.run_once())
-            started = time.perf_counter()
-            execution_id = api("POST", f"/actors/{actor['id']}/messages", data={"message": f"p1-{i}"})["execution_id"]
-            wait_until(lambda: execution_status(actor["id"], execution_id) == "COMPLETE")
-            abaco.append(time.perf_counter() - started)
+            abaco.append(one(i, lambda e: wait_until(lambda: execution_status(actor["id"], e) == "COMPLETE")))
+            by_store.append(one(i, lambda e: wait_until(lambda: store_status(actor["id"], e) == "COMPLETE",
+                                                        interval=0.002)))
     finally:
         delete_actor(actor)
-    return {"abaco": summary(abaco), "floor": summary(bare), "samples": {"abaco": abaco, "floor": bare}}
+    return {"abaco": summary(abaco), "store": summary(by_store), "floor": summary(bare),
+            "samples": {"abaco": abaco, "store": by_store, "floor": bare}}
 
 
 # -- P2: throughput -----------------------------------------------------------------------------
-def wait_workers_gone(timeout: float = 60) -> None:
+def wait_workers_gone(timeout: float = 60, actor_id: str | None = None) -> None:
     """Let the workers of the previous step's actors stop first: their shutdown would run on the same
     2 cores as the next measurement."""
     client = docker.DockerClient(base_url="unix://var/run/docker.sock", version="auto")
     try:
-        wait_until(lambda: not client.containers.list(filters={"label": "org.abaco.role=worker"}),
+        labels = ["org.abaco.role=worker"] + ([f"org.abaco.actor={actor_dbid(actor_id)}"] if actor_id else [])
+        wait_until(lambda: not client.containers.list(filters={"label": labels}),
                    timeout=timeout, interval=0.1)
     except TimeoutError:
         print("    other workers are running: the figures share the machine with them", file=sys.stderr)
 
 
 def wait_all_complete(actor_id: str, ids: list[str]) -> None:
-    """Poll the last message's execution (cheap), then the summary once: polling the whole list
-    every 50 ms would itself load the 2 cores the workers run on."""
-    wait_until(lambda: execution_status(actor_id, ids[-1]) == "COMPLETE", timeout=600, interval=0.02)
+    """Poll the last message's execution in the store (cheap: no HTTP), then the summary once through
+    the API: polling through the API would itself load the 2 cores the workers run on."""
+    wait_until(lambda: store_status(actor_id, ids[-1]) == "COMPLETE", timeout=600, interval=0.005)
     wait_until(lambda: all(e["status"] == "COMPLETE"
                            for e in api("GET", f"/actors/{actor_id}/executions")["executions"] if e["id"] in ids),
                timeout=600, interval=0.02)
@@ -197,14 +240,20 @@ def wrk_rps(url: str, seconds: int = 10) -> float | None:
 
 # -- P4: worker start ---------------------------------------------------------------------------
 def p4_worker_start(runs: int) -> dict:
-    times = []
-    for _ in range(max(3, runs // 4)):
+    """POST /actors until READY, seen through the API (polled every 10 ms) and in the store (every 2 ms)."""
+    times, by_store = [], []
+    for i in range(max(3, runs // 4) * 2):
         started = time.perf_counter()
         actor = api("POST", "/actors", json={"image": IMAGE})
-        wait_until(lambda: api("GET", f"/actors/{actor['id']}")["status"] == "READY", interval=0.01)
-        times.append(time.perf_counter() - started)
+        if i % 2:
+            wait_until(lambda: store_actor_status(actor["id"]) == "READY", interval=0.002)
+            by_store.append(time.perf_counter() - started)
+        else:
+            wait_until(lambda: api("GET", f"/actors/{actor['id']}")["status"] == "READY", interval=0.01)
+            times.append(time.perf_counter() - started)
         delete_actor(actor)
-    return {"command_to_ready": summary(times)}
+        wait_workers_gone(actor_id=actor["id"])
+    return {"command_to_ready": summary(times), "seen_in_store": summary(by_store)}
 
 
 # -- P5: stats cost -----------------------------------------------------------------------------
@@ -246,13 +295,16 @@ def table(results: dict) -> str:
         p1 = results["p1"]
         rows += [
             ("P1 latency p50", ms(p1["abaco"]["p50"]), ms(p1["floor"]["p50"]),
-             f"+{ms(p1['abaco']['p50'] - p1['floor']['p50'])}", "within 50 ms"),
+             f"+{ms(p1['abaco']['p50'] - p1['floor']['p50'])}", "<= floor + 15 ms"),
             ("P1 latency p90", ms(p1["abaco"]["p90"]), ms(p1["floor"]["p90"]), "", ""),
             ("P1 latency p99", ms(p1["abaco"]["p99"]), ms(p1["floor"]["p99"]), "", ""),
         ]
+        if "store" in p1:
+            rows.append(("P1 seen in the store p50", ms(p1["store"]["p50"]), ms(p1["floor"]["p50"]),
+                         f"+{ms(p1['store']['p50'] - p1['floor']['p50'])}", "<= floor + 15 ms"))
     for p2 in results.get("p2", []):
         rows.append((f"P2 throughput x{p2['parallelism']}", f"{p2['abaco_per_s']:.2f}/s", f"{p2['floor_per_s']:.2f}/s",
-                     f"{p2['ratio']:.2f}x", ">= 0.8x"))
+                     f"{p2['ratio']:.2f}x", ">= 0.9x"))
     if "p3" in results:
         p3, rps = results["p3"], results["p3"]["get_actors_rps"]
         rows += [
@@ -261,7 +313,10 @@ def table(results: dict) -> str:
             ("P3 GET /actors", "n/a" if rps is None else f"{rps:.0f} req/s", "", "", ">= 500 req/s"),
         ]
     if "p4" in results:
-        rows.append(("P4 worker start p50", ms(results["p4"]["command_to_ready"]["p50"]), "", "", "<= 1 s"))
+        rows.append(("P4 worker start p50", ms(results["p4"]["command_to_ready"]["p50"]), "", "", "<= 250 ms"))
+        if "seen_in_store" in results["p4"]:
+            rows.append(("P4 worker start seen in the store p50", ms(results["p4"]["seen_in_store"]["p50"]), "", "",
+                         "<= 250 ms"))
     if "p5" in results:
         p5 = results["p5"]
         rows.append(("P5 stats, cgroup files", ms(p5["cgroup_files"]["p50"]), ms(p5["stats_api"]["p50"]) + " (stats API)",
