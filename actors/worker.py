@@ -34,7 +34,7 @@ import signal
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 from actors import channels, codes, environment, ipc, logs, notify
 from actors.accounting import CgroupAccounting, Usage
@@ -299,8 +299,8 @@ class WorkerProcess:
         message should go back to the queue."""
         try:
             attempt = self.prepare(msg, redelivered)
-        except DockerOutcomeUnknown as e:  # the daemon went away while an earlier attempt's container was adopted
-            return self.outcome_lost(msg.get("_abaco_execution_id"), e)
+        except DockerOutcomeUnknown as e:
+            return self.earlier_attempt_unknown(msg.get("_abaco_execution_id"), e)
         if isinstance(attempt, Settled):
             return attempt.requeue
         try:
@@ -494,11 +494,26 @@ class WorkerProcess:
         ``previous_attempts``, the message goes back to the queue for a worker that can run it (one
         on this host adopts the container if the daemon kept it) and this worker, which cannot reach
         its daemon, stops. Returns True: requeue."""
+        return self.give_back(execution_id, error, lambda: Execution.record_lost_attempt(self.dbid, execution_id, (
+            f"Worker {self.worker_id} lost contact with its Docker daemon while the actor container ran "
+            f"({error}); the message went back to the queue.")))
+
+    def earlier_attempt_unknown(self, execution_id: str, error: DockerOutcomeUnknown) -> bool:
+        """A redelivered message whose earlier attempt's container this worker cannot look for (its
+        daemon does not answer): running it afresh could run it twice and failing it would invent an
+        outcome, so it goes back to the queue and this worker, which cannot reach its daemon, stops.
+        The earlier attempt gets one entry in ``previous_attempts``, however often this happens.
+        Returns True: requeue."""
+        return self.give_back(execution_id, error, lambda: Execution.account_latest_attempt(self.dbid, execution_id, (
+            f"The worker of this attempt was lost; worker {self.worker_id} could not ask its Docker daemon "
+            f"whether the attempt's container exists ({error}); the message went back to the queue.")))
+
+    def give_back(self, execution_id: str, error: DockerOutcomeUnknown, note: Callable[[], Any]) -> bool:
+        """Put the message back (True: requeue) after ``note`` wrote what happened to the attempt,
+        and stop this worker, which cannot reach its daemon."""
         log.error("execution %s: %s; the message goes back to the queue", execution_id, error)
         try:
-            Execution.record_lost_attempt(self.dbid, execution_id, (
-                f"Worker {self.worker_id} lost contact with its Docker daemon while the actor container ran "
-                f"({error}); the message went back to the queue."))
+            note()
         except Exception as e:  # noqa: BLE001 - the redelivery says the attempt was lost anyway
             log.error("could not note the lost attempt of execution %s: %s", execution_id, e)
         self.consumer.threadsafe(lambda: self.request_stop(force_quit=False))

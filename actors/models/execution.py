@@ -281,6 +281,13 @@ class Execution:
             **record, "previous_attempts": Execution.with_lost_attempt(record, outcome)})
 
     @staticmethod
+    def account_latest_attempt(dbid: str, execution_id: str, outcome: str) -> dict:
+        """The latest attempt ended with ``outcome``, unless ``previous_attempts`` already says how it
+        ended (safe to repeat)."""
+        return Execution._note_attempt(dbid, execution_id, lambda record: {
+            **record, "previous_attempts": Execution.attempts_accounted(record, outcome)})
+
+    @staticmethod
     def attempts_accounted(record: dict, outcome: str) -> list[dict]:
         """``previous_attempts`` with an entry for the latest attempt if it has none yet (a start
         failure wrote its own entry; a lost worker could not)."""

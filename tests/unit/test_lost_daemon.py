@@ -163,12 +163,15 @@ def test_a_daemon_out_of_reach_when_an_earlier_attempt_is_looked_for_puts_the_me
     stores.actors_store[DBID] = {"db_id": DBID, "id": "NolBaJ5y6714M", "tenant": "T-LOST", "image": "abacosamples/test"}
     process = worker_with_a_running_execution("e-adopt", "w2")
     try:
-        requeue = process.run_execution({"_abaco_execution_id": "e-adopt", "msg": "m"}, redelivered=True)
+        requeues = [process.run_execution({"_abaco_execution_id": "e-adopt", "msg": "m"}, redelivered=True)
+                    for _ in range(2)]  # the same redelivery twice: the attempt is noted once
     finally:
         process.consumer.close()
         monkeypatch.setattr(docker_utils, "_client", None)
-    assert requeue is True
+    assert requeues == [True, True]
     record = Execution.get(DBID, "e-adopt")
     assert record["status"] == ExecutionStatus.RUNNING and record["attempts"] == 1
     [lost] = record["previous_attempts"]
+    assert lost["attempt"] == 1 and lost["worker"] == "w1"
+    assert "worker w2 could not ask its Docker daemon" in lost["outcome"]
     assert "Could not look for the container of an earlier attempt" in lost["outcome"]
