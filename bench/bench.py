@@ -171,7 +171,7 @@ def wait_workers_gone(timeout: float = 60, actor_id: str | None = None) -> None:
     client = docker.DockerClient(base_url="unix://var/run/docker.sock", version="auto")
     try:
         labels = ["org.abaco.role=worker"] + ([f"org.abaco.actor={actor_dbid(actor_id)}"] if actor_id else [])
-        wait_until(lambda: not client.containers.list(filters={"label": labels}),
+        wait_until(lambda: not client.containers.list(ignore_removed=True, filters={"label": labels}),
                    timeout=timeout, interval=0.1)
     except TimeoutError:
         print("    other workers are running: the figures share the machine with them", file=sys.stderr)

@@ -56,7 +56,7 @@ def docker_client():
 
 
 def workers_running(client) -> list:
-    return client.containers.list(filters={"label": WORKER_LABEL})
+    return client.containers.list(ignore_removed=True, filters={"label": WORKER_LABEL})
 
 
 # -- memory ---------------------------------------------------------------------------------------
@@ -98,7 +98,7 @@ def stack_pids() -> dict[str, list[int]]:
 
 def container_memory(client) -> tuple[int, int]:
     """(running containers, bytes of memory they use): the cgroup's memory.current, or the stats API."""
-    total, containers = 0, client.containers.list()
+    total, containers = 0, client.containers.list(ignore_removed=True)
     for c in containers:
         used = None
         for path in (f"/sys/fs/cgroup/system.slice/docker-{c.id}.scope/memory.current",

@@ -128,7 +128,7 @@ def main() -> None:
                 stream.close()
             container.remove(force=True)
     finally:
-        for c in docker_utils.client().containers.list(all=True, filters={"label": f"org.abaco.bench={label}"}):
+        for c in docker_utils.client().containers.list(ignore_removed=True, all=True, filters={"label": f"org.abaco.bench={label}"}):
             c.remove(force=True)
         accounting.remove()
 

@@ -117,7 +117,7 @@ def chaos_actor(api, make_actor):
 def kill_a_worker(api, actor_id: str, dbid: str, docker_client) -> float | None:
     """Kill one of the actor's worker containers (READY, BUSY or still starting) and return how long
     the stack took to notice: until the killed worker's record is gone. None if none was found."""
-    workers = docker_client.containers.list(filters={"label": [f"org.abaco.actor={dbid}", "org.abaco.role=worker"]})
+    workers = docker_client.containers.list(ignore_removed=True, filters={"label": [f"org.abaco.actor={dbid}", "org.abaco.role=worker"]})
     if not workers:
         return None
     victim = random.choice(workers)

@@ -69,11 +69,11 @@ def test_delete_removes_workers_and_containers(api, make_actor, docker_client):
     execution_id = send(api, actor["id"], "before delete")
     wait_for_execution(api, actor["id"], execution_id)
     dbid = f"{TENANT}_{actor['id']}"
-    assert docker_client.containers.list(filters={"label": f"org.abaco.actor={dbid}"})
+    assert docker_client.containers.list(ignore_removed=True, filters={"label": f"org.abaco.actor={dbid}"})
     body = api.call("DELETE", f"/actors/{actor['id']}")
     assert body["result"] is None
     wait_for(
-        lambda: not docker_client.containers.list(all=True, filters={"label": f"org.abaco.actor={dbid}"}),
+        lambda: not docker_client.containers.list(ignore_removed=True, all=True, filters={"label": f"org.abaco.actor={dbid}"}),
         timeout=30,
         what="the actor's containers to be removed",
     )

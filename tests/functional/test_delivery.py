@@ -87,7 +87,7 @@ def test_a_worker_lost_mid_execution_has_its_container_adopted_not_run_again(api
         running = wait_for_execution(api, actor["id"], execution_id, status="RUNNING")
         lost_worker = running[f("worker_id")]
         [worker_container] = docker_client.containers.list(
-            filters={"label": [f"org.abaco.worker={lost_worker}", "org.abaco.role=worker"]})
+            ignore_removed=True, filters={"label": [f"org.abaco.worker={lost_worker}", "org.abaco.role=worker"]})
         worker_container.kill()
         # the health agent removes the dead worker and, the message being back in the inbox, asks for another
         wait_for(lambda: lost_worker in HealthAgent().check_once().removed

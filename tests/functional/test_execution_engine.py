@@ -350,7 +350,7 @@ def configured(tmp_path_factory, docker_client):
             server.stop()
         for actor_id in (stack.created if stack else []):
             for container in docker_client.containers.list(
-                    all=True, filters={"label": f"org.abaco.actor={TENANT}_{actor_id}"}):
+                    ignore_removed=True, all=True, filters={"label": f"org.abaco.actor={TENANT}_{actor_id}"}):
                 container.remove(force=True)
         for name in (queue, noipc_queue):
             channels.delete_queue(channels.command_queue_name(name))
@@ -385,7 +385,7 @@ def test_global_mounts_keep_their_modes_and_the_configured_uid_is_used(configure
     assert not (configured.ro_dir / "written").exists()
     assert (configured.rw_dir / "written").read_text() == "y\n"
     # leave_containers kept the container: its mounts are what Docker was told
-    [container] = docker_client.containers.list(all=True, filters={"label": f"org.abaco.execution={execution['id']}"})
+    [container] = docker_client.containers.list(ignore_removed=True, all=True, filters={"label": f"org.abaco.execution={execution['id']}"})
     modes = {m["Destination"]: m["RW"] for m in container.attrs["Mounts"]}
     assert modes["/abaco_ro"] is False and modes["/abaco_rw"] is True
     assert modes["/_abaco_results.sock"] is False
@@ -401,7 +401,7 @@ def test_limits_reach_docker_and_leave_containers_keeps_them(configured, docker_
     actor = configured.make_actor(script="echo limited", **{f("mem_limit"): "64m", f("max_cpus"): 500000000})
     execution, logs = run(configured.api, actor["id"])
     assert "limited" in logs
-    [container] = docker_client.containers.list(all=True, filters={"label": f"org.abaco.execution={execution['id']}"})
+    [container] = docker_client.containers.list(ignore_removed=True, all=True, filters={"label": f"org.abaco.execution={execution['id']}"})
     host_config = container.attrs["HostConfig"]
     assert host_config["Memory"] == 64 * 1024 * 1024
     assert host_config["NanoCpus"] == 500000000

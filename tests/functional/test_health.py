@@ -99,7 +99,7 @@ def test_orphaned_container_is_removed(docker_client):
     container = docker_client.containers.create("abacosamples/test", labels=orphan_labels(host_id()))
     report = HealthAgent().check_once()
     assert container.id[:12] in report.containers_removed
-    assert not docker_client.containers.list(all=True, filters={"id": container.id})
+    assert not docker_client.containers.list(ignore_removed=True, all=True, filters={"id": container.id})
 
 
 def test_an_orphaned_worker_container_goes_with_its_queue(docker_client):
@@ -120,7 +120,7 @@ def test_containers_of_another_host_are_left_alone(docker_client):
     other = docker_client.containers.create("abacosamples/test", labels=orphan_labels(f"other-{uuid.uuid4().hex[:6]}"))
     try:
         assert other.id[:12] not in HealthAgent().check_once().containers_removed
-        assert docker_client.containers.list(all=True, filters={"id": other.id})
+        assert docker_client.containers.list(ignore_removed=True, all=True, filters={"id": other.id})
     finally:
         other.remove(force=True)
 

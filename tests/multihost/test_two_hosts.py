@@ -211,7 +211,7 @@ class Peak:
         client = docker2()
         while not self.stopping.is_set():
             try:
-                running = client.containers.list(filters={"label": ["org.abaco.role=worker", f"org.abaco.host_id={HOST1}"]})
+                running = client.containers.list(ignore_removed=True, filters={"label": ["org.abaco.role=worker", f"org.abaco.host_id={HOST1}"]})
                 self.peak = max(self.peak, len(running))
             except Exception:  # noqa: BLE001 - the daemon is being stopped
                 pass
@@ -256,8 +256,8 @@ def test_an_actor_on_a_dedicated_queue_runs_only_on_its_hosts(api, host1, actors
     sent = send(api, [pinned["id"]], 5)
     all_complete(api, sent, timeout=120)
     labels = {"label": [f"org.abaco.actor=dev_staging_{pinned['id']}"]}
-    assert docker2().containers.list(all=True, filters=labels)
-    assert not docker1().containers.list(all=True, filters=labels)
+    assert docker2().containers.list(ignore_removed=True, all=True, filters=labels)
+    assert not docker1().containers.list(ignore_removed=True, all=True, filters=labels)
 
 
 def host1_workers(api: Api, actor_ids: list[str]) -> set[str]:
@@ -316,5 +316,5 @@ def test_a_lost_host_loses_nothing_and_comes_back_clean(api, host1, actors):
     # host 1 comes back: it removes the containers it left, whose records are gone
     services("start")
     host1.start()
-    wait_for(lambda: not docker2().containers.list(all=True, filters={"label": f"org.abaco.host_id={HOST1}"}),
+    wait_for(lambda: not docker2().containers.list(ignore_removed=True, all=True, filters={"label": f"org.abaco.host_id={HOST1}"}),
              timeout=60, what="host 1 to remove what it left behind")
