@@ -16,6 +16,7 @@ from __future__ import annotations
 import abc
 import copy
 import datetime
+import hashlib
 import json
 import logging
 import re
@@ -35,6 +36,23 @@ _ABSENT: Any = object()  # the current value handed to a modifier when the key d
 _SKIP: Any = object()  # a modifier's way of saying "write nothing"
 
 SCAN_BATCH = 500
+
+# RedisStore's compare-and-set. KEYS[1] the key, KEYS[2..] counters; ARGV[1] "0" when the key was
+# read as absent, else "1" with ARGV[2] the SHA-1 of the text read (a value may be large: its digest
+# travels, not the value); ARGV[3] the new text; ARGV[4..] the amounts.
+_CAS_SCRIPT = """
+local current = redis.call('GET', KEYS[1])
+if ARGV[1] == '0' then
+    if current then return 0 end
+elseif not current or redis.sha1hex(current) ~= ARGV[2] then
+    return 0
+end
+redis.call('SET', KEYS[1], ARGV[3], 'KEEPTTL')
+for i = 2, #KEYS do
+    redis.call('INCRBY', KEYS[i], ARGV[i + 2])
+end
+return 1
+"""
 
 
 def _encode(value: JSON) -> str:
@@ -207,6 +225,21 @@ class AbstractStore(MutableMapping):
             self.incr(counter, amount)
         return new
 
+    def add_new_counting(self, key: str, value: JSON, counts: dict[str, int]) -> tuple[JSON, bool]:
+        """Store ``value`` at ``key`` unless the key exists, adding ``counts`` (counter keys of this
+        store to amounts) only when it was written; the additions are atomic with the write where
+        :meth:`within_transaction_counting`'s are. Returns ``(what key holds, whether this call
+        wrote it)``."""
+        def fn(current):
+            if current is not _ABSENT:
+                return _SKIP, (current, False)
+            return value, (value, True)
+        stored, written = self._modify(key, fn, default=_ABSENT)
+        if written:
+            for counter, amount in counts.items():
+                self.incr(counter, amount)
+        return stored, written
+
     def within_transaction(self, f: Callable[[JSON], JSON], key: str, default: JSON = _MISSING) -> JSON:
         """Atomically replace ``s[key]`` by ``f(s[key])`` and return the new value.
 
@@ -254,6 +287,7 @@ class RedisStore(AbstractStore):
         self._pool = redis.ConnectionPool(host=host, port=int(port), db=int(db), password=password or None,
                                           decode_responses=True, **redis_options)
         self._redis = redis.Redis(connection_pool=self._pool)
+        self._cas_script = None
 
     def __getitem__(self, key: str) -> JSON:
         raw = self._redis.get(key)
@@ -328,19 +362,44 @@ class RedisStore(AbstractStore):
 
     def _modify(self, key, fn, default=_MISSING, counts_of: Callable[[Any], dict[str, int]] | None = None):
         """``counts_of(result)``: counters of this store to add to in the same transaction as the
-        write (``within_transaction_counting``)."""
-        def attempt(pipe):
-            raw = pipe.get(key)
+        write (``within_transaction_counting``).
+
+        Two round trips: a GET, then a script that writes only if the key still holds what was
+        read (a compare-and-set), with the counters in the same script; on a conflict, again.
+        WATCH/GET/MULTI-EXEC made it three."""
+        while True:
+            raw = self._redis.get(key)
             if raw is None and default is _MISSING:
                 raise KeyError(key)
             new, result = fn(_fresh(default) if raw is None else _decode(raw))
-            if new is not _SKIP:
-                pipe.multi()
-                pipe.set(key, _encode(new), keepttl=True)
-                for counter, amount in (counts_of(result) if counts_of else {}).items():
-                    pipe.incrby(counter, amount)
-            return result
-        return self._redis.transaction(attempt, key, value_from_callable=True)
+            if new is _SKIP:
+                return result
+            if self._swap(key, raw, _encode(new), counts_of(result) if counts_of else {}):
+                return result
+
+    def _swap(self, key: str, expected: str | None, new: str, counts: dict[str, int]) -> bool:
+        """Write ``new`` at ``key`` (keeping its expiry) and add ``counts``, only if the key holds
+        ``expected`` (None: does not exist); True if written."""
+        keys = [key, *counts]
+        digest = "" if expected is None else hashlib.sha1(expected.encode()).hexdigest()
+        args = ["0" if expected is None else "1", digest, new, *(int(v) for v in counts.values())]
+        return bool(self._cas(keys=keys, args=args))
+
+    @property
+    def _cas(self):
+        if self._cas_script is None:
+            self._cas_script = self._redis.register_script(_CAS_SCRIPT)
+        return self._cas_script
+
+    def add_new_counting(self, key: str, value: JSON, counts: dict[str, int]) -> tuple[JSON, bool]:
+        # one round trip when the key is new, the usual case
+        encoded = _encode(value)
+        while True:
+            if self._swap(key, None, encoded, counts):
+                return value, True
+            raw = self._redis.get(key)
+            if raw is not None:  # else deleted meanwhile: try again
+                return _decode(raw), False
 
     def close(self) -> None:
         self._pool.disconnect()
@@ -501,6 +560,12 @@ class AbstractIndex(abc.ABC):
         for member, score in scores.items():
             self.add(index, member, score)
 
+    def add_to_each(self, entries: dict[str, dict[str, float]]) -> None:
+        """``add_many`` on several indexes (``{index: {member: score}}``), in one round trip where
+        the backend allows it."""
+        for index, scores in entries.items():
+            self.add_many(index, scores)
+
     @abc.abstractmethod
     def remove(self, index: str, member: str) -> None: ...
 
@@ -549,6 +614,13 @@ class RedisIndex(AbstractIndex):
     def add_many(self, index: str, scores: dict[str, float]) -> None:
         if scores:
             self._redis.zadd(index, scores)
+
+    def add_to_each(self, entries: dict[str, dict[str, float]]) -> None:
+        pipe = self._redis.pipeline(transaction=False)
+        for index, scores in entries.items():
+            if scores:
+                pipe.zadd(index, scores)
+        pipe.execute()
 
     def remove(self, index: str, member: str) -> None:
         self._redis.zrem(index, member)

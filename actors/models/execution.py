@@ -108,22 +108,14 @@ class Execution:
         """List a new record in its actor's index, then store it, counted in the totals and in the
         status counters; None if another execution has its id. The index entry comes first: if the process dies in between, a listing
         skips an id without a record, while a record without its entry would never be listed."""
-        collided = False
-
-        def write(current: Any) -> tuple[Any, dict[str, int]]:
-            nonlocal collided
-            if current is not None:
-                # the same record: a retried write that went through; else another process's
-                # execution that got the same id (ids are time-based): leave it, take another id
-                collided = not same_execution(current, record)
-                return current, {}
-            counted, counts = counting(record)
-            return counted, {**counts, STATUS_COUNTER.format(record["status"]): 1}
-
+        counted, counts = counting(record)
         Execution.index([record])
         key = Execution.key(record["actor_id"], record["id"])
-        stored = stores.executions_store.within_transaction_counting(write, key, default=None)
-        return None if collided else stored
+        stored, _ = stores.executions_store.add_new_counting(
+            key, counted, {**counts, STATUS_COUNTER.format(record["status"]): 1})
+        # the same record: a retried write that went through; else another process's execution
+        # that got the same id: leave it, take another id
+        return stored if same_execution(stored, record) else None
 
     @staticmethod
     def index(records: list[dict]) -> None:
@@ -131,10 +123,10 @@ class Execution:
         by_actor: dict[str, dict[str, float]] = {}
         for record in records:
             by_actor.setdefault(record["actor_id"], {})[record["id"]] = float(record.get("message_received_time") or 0)
-        for dbid, scores in by_actor.items():
-            stores.index_store.add_many(EXECUTIONS_OF.format(dbid), scores)
+        entries = {EXECUTIONS_OF.format(dbid): scores for dbid, scores in by_actor.items()}
         if by_actor:
-            stores.index_store.add_many(ACTORS_WITH_EXECUTIONS, dict.fromkeys(by_actor, 0.0))
+            entries[ACTORS_WITH_EXECUTIONS] = dict.fromkeys(by_actor, 0.0)
+        stores.index_store.add_to_each(entries)
 
     @staticmethod
     def count_existing(key: str) -> bool:

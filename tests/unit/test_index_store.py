@@ -237,3 +237,11 @@ def test_two_index_stores_are_separate(backend, make_index):
     assert one.members("i") == ["a"] and two.members("i") == ["b"]
     one.flush()
     assert one.members("i") == [] and two.members("i") == ["b"]
+
+
+def test_add_to_each_adds_to_several_indexes(index):
+    index.add("b", "old", 1.0)
+    index.add_to_each({"a": {"x": 2.0, "y": 1.0}, "b": {"new": 0.5}, "c": {}})
+    assert index.members("a") == ["y", "x"]
+    assert index.members("b") == ["new", "old"]
+    assert index.members("c") == []

@@ -662,3 +662,41 @@ def test_stores_bad_config(configured):
     configured("[store]\nredis_host = 127.0.0.1\n")
     with pytest.raises(ConfigError, match="redis_port"):
         stores.workers_store
+
+
+# -- a new record with its counters (Execution.store_new) -----------------------------------------
+def test_add_new_counting_writes_a_new_key_and_adds_its_counts(store):
+    store["c1"] = 5
+    assert store.add_new_counting("k", {"a": 1}, {"c1": 2, "c2": 3}) == ({"a": 1}, True)
+    assert store["k"] == {"a": 1}
+    assert (store["c1"], store["c2"]) == (7, 3)
+
+
+def test_add_new_counting_leaves_an_existing_key_and_adds_nothing(store):
+    store["k"] = {"mine": True}
+    assert store.add_new_counting("k", {"a": 1}, {"c1": 2}) == ({"mine": True}, False)
+    assert store["k"] == {"mine": True}
+    assert "c1" not in store
+
+
+def test_add_new_counting_keeps_no_expiry_of_its_own(store):
+    assert store.add_new_counting("k", [1], {})[1] is True
+    assert store.get("k") == [1]
+
+
+def test_conflicting_counted_write_counts_once(store):
+    store["k"] = {"n": 0}
+
+    def change(current):
+        return {**current, "n": current["n"] + 1}, {"total": 1}
+    f, calls = interfering(store, lambda: store.update("k", "other", 1), change)
+    assert store.within_transaction_counting(f, "k") == {"n": 1, "other": 1}
+    assert len(calls) == 2 and store["total"] == 1
+
+
+def test_a_large_value_is_modified_like_a_small_one(store):
+    big = "x" * 2_000_000
+    store["k"] = {"log": big}
+    f, calls = interfering(store, lambda: store.update("k", "other", 1), lambda c: {**c, "n": 1})
+    assert store.within_transaction(f, "k") == {"log": big, "other": 1, "n": 1}
+    assert len(calls) == 2

@@ -598,3 +598,37 @@ def test_ids_made_by_processes_at_the_same_moment_differ():
 
 def _many_ids(n: int) -> list[str]:
     return [execution_model.new_id() for _ in range(n)]
+
+
+# -- round trips of the per-execution writes (Redis) ----------------------------------------------
+@pytest.fixture
+def round_trips(backend, layout_stores, monkeypatch):
+    """``round_trips()``: the requests sent to Redis so far (a pipeline is one); Redis only."""
+    if backend != "redis":
+        pytest.skip("round trips are counted on the Redis backend")
+    sent = []
+    real = redis.connection.AbstractConnection.send_packed_command
+
+    def counting(self, command, check_health=True):
+        sent.append(command)
+        return real(self, command, check_health)
+    monkeypatch.setattr(redis.connection.AbstractConnection, "send_packed_command", counting)
+    return lambda: len(sent)
+
+
+def test_a_new_execution_is_two_round_trips(round_trips):
+    actor = new_actor("DEV", "alice", "rt")
+    Execution.create(actor, "alice")  # the first use of the script loads it
+    before = round_trips()
+    record = Execution.create(actor, "alice")
+    assert round_trips() - before == 2  # the indexes (one pipeline), then the record with its counters
+    assert Execution.get(actor["db_id"], record["id"])["status"] == ExecutionStatus.SUBMITTED
+    assert Execution.totals_of([actor["db_id"]])[0]["executions"] == 2
+
+
+def test_a_status_move_is_two_round_trips(round_trips):
+    actor = new_actor("DEV", "alice", "rt2")
+    record = Execution.create(actor, "alice")
+    before = round_trips()
+    Execution.set_status(actor["db_id"], record["id"], ExecutionStatus.RUNNING, start_time="1700000000.0")
+    assert round_trips() - before == 2  # read, then compare-and-set with the status counters
