@@ -271,7 +271,8 @@ def _fresh(default: JSON) -> JSON:
 
 
 class RedisStore(AbstractStore):
-    """JSON strings in one Redis logical database; atomicity by WATCH/MULTI/EXEC with retry."""
+    """JSON strings in one Redis logical database; a read-modify-write is a GET then a compare-and-set
+    script (``_CAS_SCRIPT``), again on a conflict."""
 
     def __init__(self, host: str, port: int, db: int = 0, password: str | None = None,
                  ex: int | None = -1, **redis_options: Any):
@@ -287,7 +288,7 @@ class RedisStore(AbstractStore):
         self._pool = redis.ConnectionPool(host=host, port=int(port), db=int(db), password=password or None,
                                           decode_responses=True, **redis_options)
         self._redis = redis.Redis(connection_pool=self._pool)
-        self._cas_script = None
+        self._cas = self._redis.register_script(_CAS_SCRIPT)  # no round trip until first used
 
     def __getitem__(self, key: str) -> JSON:
         raw = self._redis.get(key)
@@ -365,8 +366,7 @@ class RedisStore(AbstractStore):
         write (``within_transaction_counting``).
 
         Two round trips: a GET, then a script that writes only if the key still holds what was
-        read (a compare-and-set), with the counters in the same script; on a conflict, again.
-        WATCH/GET/MULTI-EXEC made it three."""
+        read (a compare-and-set), with the counters in the same script; on a conflict, again."""
         while True:
             raw = self._redis.get(key)
             if raw is None and default is _MISSING:
@@ -384,12 +384,6 @@ class RedisStore(AbstractStore):
         digest = "" if expected is None else hashlib.sha1(expected.encode()).hexdigest()
         args = ["0" if expected is None else "1", digest, new, *(int(v) for v in counts.values())]
         return bool(self._cas(keys=keys, args=args))
-
-    @property
-    def _cas(self):
-        if self._cas_script is None:
-            self._cas_script = self._redis.register_script(_CAS_SCRIPT)
-        return self._cas_script
 
     def add_new_counting(self, key: str, value: JSON, counts: dict[str, int]) -> tuple[JSON, bool]:
         # one round trip when the key is new, the usual case
