@@ -130,9 +130,12 @@ class Attempt:
 
 
 class BackgroundImport:
-    """A module imported in a thread from the worker's start; the first use waits for that import
-    (Python's import lock). The docker SDK takes about 100 ms to import (requests, urllib3) and a
-    worker needs it only for its first execution, not to connect and report ready."""
+    """A module imported in a thread once ``begin`` is called; the first use waits for that import
+    (Python's import lock), and a use before ``begin`` imports it there and then. The docker SDK
+    takes about 100 ms to import (requests, urllib3) and a worker needs it only for its first
+    execution, so the import begins once the worker has reported ready: begun at the start, it held
+    the GIL while the worker waited on its Redis and RabbitMQ round trips, and the start took ~30 ms
+    longer (bench/README.md, "The per-execution path")."""
 
     def __init__(self, name: str):
         self._name = name
@@ -189,6 +192,7 @@ class WorkerProcess:
             return
         self.consumer.subscribe(channels.ActorMsgChannel(self.dbid), self.on_message, prefetch=1)
         channels.SpawnerWorkerChannel(self.worker_id).put(codes.HANDSHAKE_READY)
+        docker_utils.begin()
         log.info("worker %s of %s ready", self.worker_id, self.dbid)
         self.consumer.run(until=self.finished)
         self.shutdown()
@@ -564,7 +568,6 @@ def container_user(actor: dict) -> str | None:
 
 
 def main() -> None:
-    docker_utils.begin()
     logs.setup("worker")
     process = WorkerProcess(dict(conf().environ))
     signal.signal(signal.SIGTERM, process.on_signal)
