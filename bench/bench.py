@@ -33,6 +33,7 @@ from pathlib import Path
 
 import docker
 import polling  # bench/polling.py
+import procs  # bench/procs.py
 import requests
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -224,16 +225,23 @@ def p3_api(runs: int) -> dict:
     # queue "special" has no spawner in local-dev: nothing consumes, the POST alone is measured
     actor = api("POST", "/actors", json={"image": IMAGE, "queue": "special"})
     posts = []
+    count = runs * 5
+    stack = {name: pids for name, pids in procs.stack_pids().items() if name in ("web", "redis", "rabbitmq")}
+    stack["client"] = [os.getpid()]
     try:
-        for i in range(runs * 5):
+        api("POST", f"/actors/{actor['id']}/messages", data={"message": "p3-first"})  # the queue exists
+        before = procs.cpu_by_process(stack)
+        for i in range(count):
             started = time.perf_counter()
             api("POST", f"/actors/{actor['id']}/messages", data={"message": f"p3-{i}"})
             posts.append(time.perf_counter() - started)
+        used = procs.cpu_by_process(stack)
+        cpu = {name: (used[name] - before[name]) / count for name in stack}
         session.delete(f"{BASE}/actors/{actor['id']}/messages", timeout=60)
         rps = wrk_rps(BASE + "/actors")  # the list holds this actor (and any other the machine has)
     finally:
         delete_actor(actor)
-    return {"post_message": summary(posts), "get_actors_rps": rps, "samples": {"post": posts}}
+    return {"post_message": summary(posts), "cpu_per_post": cpu, "get_actors_rps": rps, "samples": {"post": posts}}
 
 
 def wrk_rps(url: str, seconds: int = 10) -> float | None:
@@ -319,6 +327,13 @@ def table(results: dict) -> str:
         rows += [
             ("P3 POST message p50", ms(p3["post_message"]["p50"]), "", "", "<= 10 ms"),
             ("P3 POST message p99", ms(p3["post_message"]["p99"]), "", "", ""),
+        ]
+        if "cpu_per_post" in p3:
+            cpu = p3["cpu_per_post"]
+            rows.append(("P3 CPU per POST (web)", ms(cpu.get("web")),
+                         f"Redis {ms(cpu.get('redis'))}, RabbitMQ {ms(cpu.get('rabbitmq'))}",
+                         f"client {ms(cpu.get('client'))}", ""))
+        rows += [
             ("P3 GET /actors", "n/a" if rps is None else f"{rps:.0f} req/s", "", "", ">= 500 req/s"),
         ]
     if "p4" in results:

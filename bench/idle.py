@@ -31,10 +31,9 @@ import docker
 import requests
 import scale
 from polling import wait_until as _wait_until
+from procs import PIDS, ROOT, rss_kb, stack_pids
 from scale import BASE, IMAGE, TENANT, log, percentile, what_record_added
 
-ROOT = Path(__file__).resolve().parents[1]
-PIDS = ROOT / ".run" / "pids"
 RABBIT_NODE = os.environ.get("ABACO_RABBIT_NODE", "abaco@localhost")
 RABBIT_PORT = int(os.environ.get("ABACO_RABBIT_PORT", "5672"))
 POLL = float(os.environ.get("ABACO_BENCH_POLL", "0.01"))
@@ -60,42 +59,6 @@ def workers_running(client) -> list:
 
 
 # -- memory ---------------------------------------------------------------------------------------
-def rss_kb(pid: int) -> int:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    except (FileNotFoundError, ProcessLookupError, PermissionError):
-        pass
-    return 0
-
-
-def children(pid: int) -> list[int]:
-    try:
-        out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
-    except FileNotFoundError:
-        return []
-    return [int(p) for p in out.split()]
-
-
-def stack_pids() -> dict[str, list[int]]:
-    """The stack's processes from .run/pids: the gunicorn masters with their workers, the agents,
-    redis-server and RabbitMQ's beam (without epmd and dockerd: dockerd is reported apart)."""
-    found = {}
-    for name in ("web", "metrics", "spawner", "health", "events", "redis", "rabbitmq"):
-        path = PIDS / f"{name}.pid"
-        if not path.exists():
-            continue
-        try:
-            pid = int(path.read_text().split()[0])
-        except (ValueError, IndexError):
-            continue
-        if not Path(f"/proc/{pid}").exists():
-            continue
-        found[name] = [pid] + (children(pid) if name in ("web", "metrics") else [])
-    return found
-
-
 def container_memory(client) -> tuple[int, int]:
     """(running containers, bytes of memory they use): the cgroup's memory.current, or the stats API."""
     total, containers = 0, client.containers.list(ignore_removed=True)
