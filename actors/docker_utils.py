@@ -28,6 +28,10 @@ EXECUTION_LABEL = "org.abaco.execution"
 # the [spawner] host_id of the agents that made the container: each host's health agent (and
 # scripts/down.sh) removes only its own, so two stacks can share one Docker daemon
 HOST_LABEL = "org.abaco.host_id"
+# a standby worker container ([spawner] standby_workers): its id, and the command queue of the
+# spawner whose pool it is in; its actor and worker are known only once it is assigned
+STANDBY_LABEL = "org.abaco.standby"
+POOL_LABEL = "org.abaco.pool"
 
 WORKER_CGROUP_ROOT = "/host_cgroup"
 # seconds a supervised container's daemon may be unreachable before the outcome is given up for lost
@@ -127,8 +131,8 @@ def container_name(*parts: str) -> str:
     return re.sub(r"[^a-zA-Z0-9_.-]", "-", "_".join(parts))
 
 
-def create_worker_container(actor_dbid: str, worker_id: str, environment: dict) -> str:
-    """Create (not start) the worker container; returns its id."""
+def worker_container_setup(environment: dict) -> tuple[dict, dict]:
+    """The volumes and environment every worker container gets (a standby's too)."""
     c = conf()
     conf_host_path = c.environ.get("abaco_conf_host_path") or c.get("spawner", "abaco_conf_host_path", "") or c.path
     if not conf_host_path or not os.path.isfile(conf_host_path):
@@ -146,18 +150,25 @@ def create_worker_container(actor_dbid: str, worker_id: str, environment: dict) 
     if log_dir:
         volumes[log_dir] = {"bind": log_dir, "mode": "rw"}
     cgroup_root = c.get("workers", "cgroup_root", "/sys/fs/cgroup")
+    environment = {**environment, "ABACO_CONF": "/service.conf"}
     if os.path.isdir(cgroup_root):
         # the worker reads its actor containers' cgroup counters (CgroupAccounting) through this
         volumes[cgroup_root] = {"bind": WORKER_CGROUP_ROOT, "mode": "rw"}
-        environment = {**environment, "workers_cgroup_root": WORKER_CGROUP_ROOT}
+        environment["workers_cgroup_root"] = WORKER_CGROUP_ROOT
+    return volumes, environment
+
+
+def _create_core_container(name: str, labels: dict, environment: dict) -> str:
+    c = conf()
+    volumes, environment = worker_container_setup(environment)
     try:
         container = client().containers.create(
             core_image(),
             command=["python3", "-m", "actors.worker"],
-            name=container_name("worker", actor_dbid, worker_id),
-            environment={**environment, "ABACO_CONF": "/service.conf"},
+            name=name,
+            environment=environment,
             volumes=volumes,
-            labels={ROLE_LABEL: "worker", HOST_LABEL: host_id(), ACTOR_LABEL: actor_dbid, WORKER_LABEL: worker_id},
+            labels={HOST_LABEL: host_id(), **labels},
             auto_remove=c.get_bool("workers", "auto_remove", True),
             detach=True,
             **network_kwargs(c.get("spawner", "docker_network", "")),
@@ -165,6 +176,21 @@ def create_worker_container(actor_dbid: str, worker_id: str, environment: dict) 
     except (APIError, DockerException) as e:
         raise DockerError(f"Could not create the worker container: {explain(e)}") from e
     return container.id
+
+
+def create_worker_container(actor_dbid: str, worker_id: str, environment: dict) -> str:
+    """Create (not start) the worker container; returns its id."""
+    return _create_core_container(container_name("worker", actor_dbid, worker_id),
+                                  {ROLE_LABEL: "worker", ACTOR_LABEL: actor_dbid, WORKER_LABEL: worker_id},
+                                  environment)
+
+
+def create_standby_container(standby_id: str, pool: str, environment: dict) -> str:
+    """Create (not start) a standby worker container of the spawner pool ``pool`` (its command
+    queue); returns its id. It waits for the worker it is to become (actors/standby.py)."""
+    return _create_core_container(container_name("standby", host_id(), pool, standby_id),
+                                  {ROLE_LABEL: "standby", POOL_LABEL: pool, STANDBY_LABEL: standby_id},
+                                  environment)
 
 
 def start_container(cid: str) -> None:
@@ -215,12 +241,13 @@ def list_containers(**labels: str) -> list[dict]:
 
 
 def container_events(role: str, actions: list[str], host: str):
-    """Docker's events for the containers of one Abaco role (``worker`` or ``actor``) made on ``host``
-    (a host id), as they happen: iterate it for event dicts, ``close()`` it to stop. Raises DockerError
-    if the daemon is out of reach."""
+    """Docker's events for the containers of one Abaco role (``worker``, ``standby`` or ``actor``; ""
+    for all three) made on ``host`` (a host id), as they happen: iterate it for event dicts,
+    ``close()`` it to stop. Raises DockerError if the daemon is out of reach."""
     try:
         return client().events(decode=True, filters={
-            "type": "container", "event": actions, "label": [f"{ROLE_LABEL}={role}", f"{HOST_LABEL}={host}"]})
+            "type": "container", "event": actions,
+            "label": [f"{ROLE_LABEL}={role}" if role else ROLE_LABEL, f"{HOST_LABEL}={host}"]})
     except (APIError, DockerException, requests.exceptions.RequestException) as e:
         raise DockerError(f"Could not follow Docker's events: {explain(e)}") from e
 

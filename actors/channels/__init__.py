@@ -24,6 +24,7 @@ from actors.channels.connection import (
     close_thread_connection,
     connect,
     decode_body,
+    open_thread_connection,
     rabbit_uri,
 )
 from actors.channels.consumer import Consumer, Delivery
@@ -33,22 +34,25 @@ from actors.channels.queues import (
     EventsChannel,
     ExecutionResultsChannel,
     SpawnerWorkerChannel,
+    StandbyChannel,
     WorkerChannel,
     actor_queue_name,
     command_queue_name,
     events_queue_name,
     results_queue_name,
     spawner_worker_queue_name,
+    standby_queue_name,
     worker_queue_name,
 )
 
 __all__ = [
     # transport
     "BinaryMessage", "Channel", "ChannelError", "ChannelTimeoutError", "ChannelUnroutableError", "Consumer",
-    "Delivery", "close_thread_connection", "connect", "decode_body", "delete_queue", "queue_message_count",
+    "Delivery", "close_thread_connection", "connect", "open_thread_connection", "decode_body", "delete_queue", "queue_message_count",
     "rabbit_uri", "reply",
     # catalogue
     "ActorMsgChannel", "CommandChannel", "EventsChannel", "ExecutionResultsChannel",
-    "SpawnerWorkerChannel", "WorkerChannel", "actor_queue_name", "command_queue_name",
-    "events_queue_name", "results_queue_name", "spawner_worker_queue_name", "worker_queue_name",
+    "SpawnerWorkerChannel", "StandbyChannel", "WorkerChannel", "actor_queue_name", "command_queue_name",
+    "events_queue_name", "results_queue_name", "spawner_worker_queue_name", "standby_queue_name",
+    "worker_queue_name",
 ]

@@ -137,6 +137,11 @@ class Channel:
         return pub.run(op, f"put_sync to {self.name}", retry=False)
 
     # -- administration
+    def declare(self) -> None:
+        """Create the queue (if it does not exist) without publishing to it."""
+        pub = self._pub()
+        pub.run(lambda ch: pub.declare(ch, self.name, self.arguments), f"declare {self.name}")
+
     def message_count(self) -> int:
         """Ready messages in the queue (0 if it does not exist; does not create it)."""
         return queue_message_count(self.name)

@@ -220,6 +220,12 @@ def _publisher() -> _Publisher:
     return pub
 
 
+def open_thread_connection() -> None:
+    """Connect the calling thread's publisher now rather than at its first publish (a standby
+    worker does it while it waits, so its first message costs no connection)."""
+    _publisher().channel()
+
+
 def close_thread_connection() -> None:
     """Close the calling thread's publisher connection (call when a thread ends)."""
     pub = getattr(_local, "publisher", None)

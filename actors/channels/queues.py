@@ -37,6 +37,10 @@ def spawner_worker_queue_name(worker_id: str) -> str:
     return f"spawner_worker_{worker_id}"
 
 
+def standby_queue_name(standby_id: str) -> str:
+    return f"standby_{standby_id}"
+
+
 def actor_queue_name(actor_dbid: str) -> str:
     return f"actor_msg_{actor_dbid}"
 
@@ -81,6 +85,15 @@ class SpawnerWorkerChannel(Channel):
 
     def __init__(self, worker_id: str):
         super().__init__(spawner_worker_queue_name(worker_id))
+
+
+class StandbyChannel(Channel):
+    """The spawner -> standby worker assignment: which worker of which actor it is to become. The
+    spawner declares it before the standby's container starts, so an assignment sent while the
+    standby is still starting waits for it."""
+
+    def __init__(self, standby_id: str):
+        super().__init__(standby_queue_name(standby_id))
 
 
 class EventsChannel(Channel):
