@@ -24,7 +24,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from actors import channels, codes, docker_utils, lifecycle, logs, migrations
+from actors import channels, codes, docker_utils, lifecycle, logs, migrations, standby
 from actors.commands import discard_worker, ensure_one_worker, queued_messages, replace_worker, stop_worker
 from actors.config import conf, host_id
 from actors.errors import ActorNotFound, DockerError, ExecutionNotFound, WorkerException
@@ -97,11 +97,15 @@ class HealthAgent:
         backoff = 1.0
         while not self.stopping.is_set():
             try:
-                self._events = docker_utils.container_events("worker", ["die"], self.host_id)
+                self._events = docker_utils.container_events("", ["die"], self.host_id)
                 backoff = 1.0
                 for event in self._events:
                     labels = (event.get("Actor") or {}).get("Attributes") or {}
-                    self.on_worker_died(labels.get(docker_utils.ACTOR_LABEL), labels.get(docker_utils.WORKER_LABEL))
+                    role = labels.get(docker_utils.ROLE_LABEL)
+                    if role == "worker":
+                        self.on_worker_died(labels.get(docker_utils.ACTOR_LABEL), labels.get(docker_utils.WORKER_LABEL))
+                    elif role == "standby":  # its labels predate its worker: found by container id
+                        self.on_worker_died(*self.worker_of_container(event.get("id", "")))
             except Exception as e:  # noqa: BLE001 - the daemon restarted, the store hiccuped: keep watching
                 if self.stopping.is_set():
                     return
@@ -275,6 +279,14 @@ class HealthAgent:
         discard_worker(dbid, worker_id)
         report.removed.append(worker_id)
 
+    def worker_of_container(self, cid: str) -> tuple[str | None, str | None]:
+        """``(actor, worker)`` of this host's worker whose record names container ``cid``."""
+        for dbid, workers in Worker.all_by_actor().items():
+            for worker_id, worker in workers.items():
+                if cid and worker.get("cid") == cid and worker.get("host_id") in (None, self.host_id):
+                    return dbid, worker_id
+        return None, None
+
     def remove_orphan_containers(self, report: Report) -> None:
         """Worker and actor containers of this host whose actor or worker record is gone (another
         host's containers belong to records this host may not see)."""
@@ -283,12 +295,20 @@ class HealthAgent:
         # sees the records of every container listed (the pass's earlier snapshot may predate them)
         actors = {a["db_id"]: a for a in Actor.list_all()}
         workers = Worker.all_by_actor()
+        worker_cids = {w.get("cid") for ws in workers.values() for w in ws.values()}
         for container in containers:
             labels = container.get("Labels") or {}
             dbid, worker_id = labels.get(docker_utils.ACTOR_LABEL), labels.get(docker_utils.WORKER_LABEL)
             if dbid in actors and worker_id in workers.get(dbid, {}):
                 continue
             if self.awaits_adoption(actors, dbid, labels):
+                continue
+            if labels.get(docker_utils.ROLE_LABEL) == "standby":
+                if container["Id"] in worker_cids or self.standby_waiting(container):
+                    continue
+                standby.discard(labels.get(docker_utils.STANDBY_LABEL, ""), container["Id"])
+                report.containers_removed.append(container["Id"][:12])
+                log.warning("removed orphaned standby container %s", container["Id"][:12])
                 continue
             try:
                 docker_utils.remove_container(container["Id"])
@@ -300,6 +320,15 @@ class HealthAgent:
                             labels.get(docker_utils.ROLE_LABEL), container["Id"][:12], dbid, worker_id)
             except DockerError as e:
                 log.error("could not remove orphaned container %s: %s", container["Id"][:12], e)
+
+    def standby_waiting(self, container: dict) -> bool:
+        """A standby not assigned yet: it consumes its queue, or is still starting (younger than
+        ``[spawner] worker_start_timeout``). One that took an assignment and whose worker record
+        is gone is an orphan."""
+        if time.time() - float(container.get("Created") or 0) < self.start_timeout:
+            return True
+        standby_id = (container.get("Labels") or {}).get(docker_utils.STANDBY_LABEL, "")
+        return bool(standby_id) and channels.StandbyChannel(standby_id).counts()[1] > 0
 
     @staticmethod
     def awaits_adoption(actors: dict, dbid: str | None, labels: dict) -> bool:

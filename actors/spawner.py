@@ -10,6 +10,10 @@ consume the same command queue, so new workers spread over the hosts. A host hol
 ``[spawner] max_workers_per_host`` workers: a spawner whose host is full puts the command back for
 another host and stops consuming until one of its workers goes. A worker record is stamped with the
 host (``host_id``) at the first step of its start.
+
+With ``[spawner] standby_workers`` above 0 the spawner keeps that many worker containers started
+and waiting (actors/standby.py); a start then hands one of them its worker instead of creating a
+container, and a fresh standby is started in its place.
 """
 from __future__ import annotations
 
@@ -25,6 +29,7 @@ from actors.config import conf, host_id
 from actors.errors import ActorNotFound, DockerError, IllegalTransition, WorkerException, WorkerNotFound
 from actors.lifecycle import WORKER, ActorStatus, WorkerStatus
 from actors.models import Actor, Worker, now_epoch
+from actors.standby import StandbyPool
 
 log = logging.getLogger("actors.spawner")  # not __name__: run as __main__ by -m
 
@@ -56,6 +61,17 @@ class Spawner(PooledAgent):
         self.max_workers = c.get_int("spawner", "max_workers_per_host", 20)
         self.capacity_lock = threading.Lock()  # a count and the record it lets through, together
         self.name = f"spawner for queue {queue} on host {self.host_id}"
+        standby = c.get_int("spawner", "standby_workers", 0)
+        self.standbys = StandbyPool(standby, queue, self.host_environment) if standby > 0 else None
+
+    def run(self) -> None:
+        if self.standbys:
+            self.standbys.start()
+        try:
+            super().run()
+        finally:
+            if self.standbys:
+                self.standbys.close()
 
     def channel(self) -> channels.Channel:
         return channels.CommandChannel(self.queue)
@@ -174,16 +190,21 @@ class Spawner(PooledAgent):
         self.advance(dbid, worker_id, WorkerStatus.CREATING_CONTAINER)
         # the worker declares the handshake queue too when it publishes, so nothing is lost if it is first
         handshake = channels.SpawnerWorkerChannel(worker_id)
-        cid = None
+        standby = self.standbys.take() if self.standbys else None
+        cid = standby.cid if standby else None
         try:
-            cid = docker_utils.create_worker_container(dbid, worker_id, self.worker_environment(actor, worker_id))
+            if standby is None:
+                cid = docker_utils.create_worker_container(dbid, worker_id, self.worker_environment(actor, worker_id))
             Worker.update_fields(
                 dbid, worker_id,
                 cid=cid, image=actor["image"], location=docker_utils.daemon_url(),
                 ch_name=channels.WorkerChannel(worker_id).name,
                 create_time=now_epoch(), last_execution_time=0, last_health_check_time=now_epoch(),
             )
-            docker_utils.start_container(cid)
+            if standby is None:
+                docker_utils.start_container(cid)
+            else:
+                channels.StandbyChannel(standby.standby_id).put(self.assignment(actor, worker_id))
             self.wait_until_ready(handshake, cid, dbid, worker_id)
         except WorkerStartError:
             if cid:
@@ -193,12 +214,14 @@ class Spawner(PooledAgent):
             if cid:
                 self.discard_container(cid)
             raise WorkerStartCancelled(str(e)) from e
-        except (DockerError, WorkerException) as e:
+        except (DockerError, WorkerException, channels.ChannelError) as e:
             if cid:
                 self.discard_container(cid)
             raise WorkerStartError(str(e)) from e
         finally:
             handshake.delete()
+            if standby is not None:
+                channels.StandbyChannel(standby.standby_id).delete()
         # READY unless the status changed since this command was taken up: a new worker may already
         # have put the actor in ERROR (e.g. missing configuration) and that must stay visible
         try:
@@ -245,20 +268,23 @@ class Spawner(PooledAgent):
         worker = Worker.get_workers(dbid).get(worker_id)
         return worker is not None and not WORKER.in_group(worker.get("status"), "stopping")
 
-    def worker_environment(self, actor: dict, worker_id: str) -> dict:
+    def host_environment(self) -> dict:
+        """What every worker container of this host gets, a standby's too."""
         env = dict(conf().env_overrides())
-        env.update(
-            worker_id=worker_id,
-            actor_id=actor["db_id"],
-            tenant=actor["tenant"],
-            image=actor["image"],
-            api_server=actor["api_server"],
-            SPAWNER_HOST_ID=self.host_id,
-        )
+        env["SPAWNER_HOST_ID"] = self.host_id
         secret = conf().environ.get("_abaco_secret")
         if secret:
             env["_abaco_secret"] = secret
         return env
+
+    @staticmethod
+    def assignment(actor: dict, worker_id: str) -> dict:
+        """What makes a worker container the worker ``worker_id`` of ``actor``."""
+        return {"worker_id": worker_id, "actor_id": actor["db_id"], "tenant": actor["tenant"],
+                "image": actor["image"], "api_server": actor["api_server"]}
+
+    def worker_environment(self, actor: dict, worker_id: str) -> dict:
+        return {**self.host_environment(), **self.assignment(actor, worker_id)}
 
     def discard_container(self, cid: str) -> None:
         try:

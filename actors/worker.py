@@ -151,7 +151,7 @@ class BackgroundImport:
 docker_utils = BackgroundImport("actors.docker_utils")
 
 class WorkerProcess:
-    def __init__(self, environ: dict[str, str]):
+    def __init__(self, environ: dict[str, str], consumer: channels.Consumer | None = None):
         self.worker_id = environ["worker_id"]
         self.dbid = environ["actor_id"]
         self.tenant = environ.get("tenant", "")
@@ -164,7 +164,7 @@ class WorkerProcess:
         self.current_execution: str | None = None
         self.busy = threading.Event()
         self.consecutive_errors = 0
-        self.consumer: channels.Consumer | None = None
+        self.consumer = consumer  # a standby's, already connected
         self.accounting = CgroupAccounting(
             conf().get("workers", "cgroup_root", "/sys/fs/cgroup"), f"abaco/{self.worker_id}"
         )
@@ -180,7 +180,7 @@ class WorkerProcess:
             ipc.make_worker_dirs(self.ipc_roots(), self.worker_id)
         except OSError as e:  # reported per execution, where it matters
             log.error("could not create the results/FIFO folders of worker %s: %s", self.worker_id, e)
-        self.consumer = channels.Consumer()
+        self.consumer = self.consumer or channels.Consumer()
         self.consumer.subscribe(channels.WorkerChannel(self.worker_id), self.on_control, prefetch=1)
         try:
             Worker.set_status(self.dbid, self.worker_id, WorkerStatus.READY, only_from=WORKER.group("starting"))
@@ -567,9 +567,34 @@ def container_user(actor: dict) -> str | None:
     return f"{actor['uid']}:{actor['gid']}" if actor.get("gid") else str(actor["uid"])
 
 
+def wait_for_assignment(standby_id: str) -> tuple[dict, channels.Consumer]:
+    """A standby's wait (actors/standby.py): everything a worker needs before it knows its actor is
+    done first (imports, both RabbitMQ connections), then the assignment is read from the standby's
+    queue. Returns the assignment and the connected consumer, for the worker to go on with."""
+    docker_utils.begin()
+    channels.open_thread_connection()
+    consumer = channels.Consumer()
+    assignment: dict = {}
+
+    def on_assignment(value: dict, delivery) -> None:
+        assignment.update(value)
+        delivery.ack()
+
+    standby = channels.StandbyChannel(standby_id)
+    consumer.subscribe(standby, on_assignment, prefetch=1)
+    log.info("standby %s waiting for its worker", standby_id)
+    consumer.run(until=lambda: bool(assignment))
+    consumer.cancel(standby.name)
+    return assignment, consumer
+
+
 def main() -> None:
     logs.setup("worker")
-    process = WorkerProcess(dict(conf().environ))
+    environ, consumer = dict(conf().environ), None
+    if environ.get("standby_id"):
+        assignment, consumer = wait_for_assignment(environ["standby_id"])
+        environ.update(assignment)
+    process = WorkerProcess(environ, consumer)
     signal.signal(signal.SIGTERM, process.on_signal)
     try:
         process.run()
