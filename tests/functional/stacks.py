@@ -1,4 +1,5 @@
-"""Extra web servers for functional tests that need another configuration (JWT auth, camel case).
+"""Extra web servers and spawners for functional tests that need another configuration (JWT auth,
+camel case, standby workers).
 
 Each runs the same apps under gunicorn on its own port with configuration overrides in its
 environment, sharing Redis, RabbitMQ and the spawner of the stack `make up` started. The JWT
@@ -25,7 +26,7 @@ from tests.gateway_tokens import ROLE_CLAIM, USER_CLAIM, gateway_token, wso2_cla
 ROOT = Path(__file__).resolve().parents[2]
 CONF = os.environ.get("ABACO_CONF", str(ROOT / "local-dev.conf"))
 
-__all__ = ["ROLE_CLAIM", "USER_CLAIM", "JwtSigner", "WebServer"]
+__all__ = ["ROLE_CLAIM", "USER_CLAIM", "JwtSigner", "Spawner", "WebServer"]
 
 ROLES = {
     "admin": "Internal/abaco-admin,Internal/everyone",
@@ -75,6 +76,22 @@ class WebServer:
 
     def stop(self) -> None:
         stop_process(self.process, timeout=20)
+
+
+class Spawner:
+    """``python -m actors.spawner`` on its own command queue, with configuration overrides."""
+
+    def __init__(self, queue: str, overrides: dict[str, str]):
+        self.queue = queue
+        log_dir = ROOT / ".run" / "logs"
+        log_dir.mkdir(parents=True, exist_ok=True)
+        self.log_path = log_dir / f"test-spawner-{queue}.out"
+        env = dict(os.environ, ABACO_CONF=CONF, queue=queue, logs_host_dir=str(log_dir), **overrides)
+        self.process = subprocess.Popen([sys.executable, "-m", "actors.spawner"], cwd=ROOT, env=env,
+                                        stdout=self.log_path.open("ab"), stderr=subprocess.STDOUT)
+
+    def stop(self) -> None:
+        stop_process(self.process, timeout=30)
 
 
 def stop_process(process: subprocess.Popen, timeout: float) -> None:

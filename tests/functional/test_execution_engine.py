@@ -20,8 +20,6 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -38,10 +36,9 @@ from tests.functional.conftest import (
     wait_for_actor_status,
     wait_for_execution,
 )
-from tests.functional.stacks import WebServer, stop_process
+from tests.functional.stacks import Spawner, WebServer
 
 ROOT = Path(__file__).resolve().parents[2]
-CONF = os.environ.get("ABACO_CONF", str(ROOT / "local-dev.conf"))
 ENGINE_IMAGE = "abacosamples/engine_test"
 RESULTS_IMAGE = "abacosamples/results_test"
 ENGINE_PORT = int(os.environ.get("ABACO_TEST_ENGINE_PORT", "8036"))
@@ -278,22 +275,6 @@ def test_update_with_a_new_image_while_messages_are_queued_loses_nothing(api, ma
 
 
 # -- a differently configured stack -------------------------------------------------------------
-class Spawner:
-    """``python -m actors.spawner`` on its own command queue, with configuration overrides."""
-
-    def __init__(self, queue: str, overrides: dict[str, str]):
-        self.queue = queue
-        log_dir = ROOT / ".run" / "logs"
-        log_dir.mkdir(parents=True, exist_ok=True)
-        self.log_path = log_dir / f"test-spawner-{queue}.out"
-        env = dict(os.environ, ABACO_CONF=CONF, queue=queue, logs_host_dir=str(log_dir), **overrides)
-        self.process = subprocess.Popen([sys.executable, "-m", "actors.spawner"], cwd=ROOT, env=env,
-                                        stdout=self.log_path.open("ab"), stderr=subprocess.STDOUT)
-
-    def stop(self) -> None:
-        stop_process(self.process, timeout=30)
-
-
 class ConfiguredStack:
     def __init__(self, api: Api, queue: str, noipc_queue: str, ro_dir: Path, rw_dir: Path):
         self.api, self.queue, self.noipc_queue = api, queue, noipc_queue
