@@ -476,6 +476,17 @@ def scale_rows(results: dict) -> list[tuple]:
                   else f"API {r.get('queue_api')}, rabbit {r.get('queue_rabbit')}, executions {r.get('executions')}",
                   f"{r.get('accepted', 0):,} accepted", f"{r.get('distinct_execution_ids', '?')} distinct ids"
                   if r.get("distinct_execution_ids", r.get("accepted")) != r.get("accepted") else "", "none lost")]
+        w = r.get("wrk")
+        if w:
+            rows += [(f"S5 POST /messages, wrk client ({w['connections']} connections, {w['seconds']} s)",
+                      f"{w.get('per_s', float('nan')):,.0f}/s", f"latency avg {w.get('latency_avg', '?')}",
+                      f"{w['non_2xx']} non-2xx", ">= 500/s"),
+                     ("S5 queue depth = executions, after the wrk pass",
+                      "equal" if r.get("wrk_queue_api") == r.get("wrk_queue_rabbit") == r.get("wrk_executions")
+                      else f"API {r.get('wrk_queue_api')}, rabbit {r.get('wrk_queue_rabbit')}, "
+                           f"executions {r.get('wrk_executions')}",
+                      f"{r.get('wrk_executions', 0) - r.get('executions', 0):,} executions added",
+                      f"wrk saw {w.get('requests', 0):,}", "none lost")]
         for point in rabbit:
             q = point.get("queue") or {}
             rows.append((f"S5 RabbitMQ memory at {point['at']}", mb(q.get("memory", 0)) + " (queue)",
