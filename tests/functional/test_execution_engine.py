@@ -196,11 +196,14 @@ def privileged_containers_run(docker_client) -> bool:
     """Some engines (e.g. a dockerd without CAP_SYS_RESOURCE, as on these machines) cannot start
     privileged containers at all; the host configuration is then checked by
     tests/unit/test_docker_utils.py only."""
+    container = docker_client.containers.create("abaco/busybox:local", "true", privileged=True, network_mode="none")
     try:
-        docker_client.containers.run("abaco/busybox:local", "true", privileged=True, network_mode="none", remove=True)
-        return True
+        container.start()
+        return container.wait(timeout=30)["StatusCode"] == 0
     except Exception:
         return False
+    finally:  # a start that fails leaves the container Created; run(remove=True) would leave it there
+        container.remove(force=True)
 
 
 def test_privileged_actor_runs_privileged_with_the_docker_socket(api, make_actor, docker_client):
