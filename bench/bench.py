@@ -22,7 +22,6 @@ import argparse
 import json
 import os
 import platform
-import shutil
 import statistics
 import subprocess
 import sys
@@ -35,6 +34,7 @@ import docker
 import polling  # bench/polling.py
 import procs  # bench/procs.py
 import requests
+import wrk  # bench/wrk.py
 
 ROOT = Path(__file__).resolve().parents[1]
 BASE = os.environ.get("ABACO_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
@@ -245,14 +245,11 @@ def p3_api(runs: int) -> dict:
 
 
 def wrk_rps(url: str, seconds: int = 10) -> float | None:
-    if not shutil.which("wrk"):
-        print("wrk is not installed (apt-get install wrk); skipping the GET /actors load figure", file=sys.stderr)
+    figures = wrk.run(url, seconds)
+    if figures is None:
+        print("skipping the GET /actors load figure", file=sys.stderr)
         return None
-    out = subprocess.run(["wrk", "-t2", "-c16", f"-d{seconds}s", url], capture_output=True, text=True).stdout
-    for line in out.splitlines():
-        if line.startswith("Requests/sec:"):
-            return float(line.split()[1])
-    return None
+    return figures.get("per_s")
 
 
 # -- P4: worker start ---------------------------------------------------------------------------

@@ -20,7 +20,6 @@ Both rows run in the bench tenant of bench/scale.py and end with its clean-up.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import threading
 import time
@@ -31,6 +30,7 @@ from pathlib import Path
 import docker
 import requests
 import scale
+import wrk  # bench/wrk.py
 from polling import wait_until as _wait_until
 from procs import PIDS, ROOT, rss_kb, stack_pids
 from scale import BASE, IMAGE, TENANT, log, percentile, what_record_added
@@ -359,26 +359,11 @@ def wrk_post(actor_id: str, seconds: int = 15, connections: int = 16) -> dict | 
     the Python poster's threads take a third of: the web app's capacity rather than the client's.
     wrk cannot read the execution ids, so this pass is checked by the queue depth against the
     actor's ``total_executions`` after it (one message per execution, none lost)."""
-    if not shutil.which("wrk"):
-        log("wrk is not installed (apt-get install wrk): no wrk pass")
+    out = wrk.run(BASE, seconds, connections, script=Path(__file__).with_name("post_message.lua"),
+                  env={"S5_PATH": f"/actors/{actor_id}/messages", "S5_TENANT": TENANT})
+    if out is None:
+        log("no wrk pass")
         return None
-    script = Path(__file__).with_name("post_message.lua")
-    env = {**os.environ, "S5_PATH": f"/actors/{actor_id}/messages", "S5_TENANT": TENANT}
-    result = subprocess.run(["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "-s", str(script), BASE],
-                            capture_output=True, text=True, env=env)
-    out: dict = {"seconds": seconds, "connections": connections, "non_2xx": 0, "socket_errors": ""}
-    for line in result.stdout.splitlines():
-        line = line.strip()
-        if line.startswith("Requests/sec:"):
-            out["per_s"] = float(line.split()[1])
-        elif "requests in" in line:
-            out["requests"] = int(line.split()[0])
-        elif line.startswith("Non-2xx"):
-            out["non_2xx"] = int(line.split()[-1])
-        elif line.startswith("Socket errors"):
-            out["socket_errors"] = line
-        elif line.startswith("Latency"):
-            out["latency_avg"] = line.split()[1]
     log(f"S5 wrk: {out.get('requests', 0):,} requests, {out.get('per_s', 0):,.0f}/s, {out['non_2xx']} non-2xx {out['socket_errors']}")
     return out
 
